@@ -521,6 +521,15 @@ static void test_tiny_variants(void) {
     expect_load_fail(d, BLURB_E_FORMAT, "tensor 'transformer.wte.weight' has shape [40, 8]",
                      "expects [41, 8] ([vocab_size, n_embd])");
     free(d);
+    d = tiny_dir("untied_no_head", m, &c, ",\n  \"tie_word_embeddings\": false", &base);
+    expect_load_fail(d, BLURB_E_FORMAT, "missing tensor 'lm_head.weight'", "tie_word_embeddings false");
+    free(d);
+    d = tiny_dir("untied_head", m, &c, ",\n  \"tie_word_embeddings\": false",
+                 &(copy_opts){.prefix = "transformer.", .lm_head = true});
+    l = load_ok(d);
+    CHECK(l && !l->lm_head_tied);
+    blurb_model_free(l);
+    free(d);
     d = tiny_dir("extra_layer", m, &c, "", &(copy_opts){.prefix = "transformer.", .extra_layer = 1});
     expect_load_fail(d, BLURB_E_FORMAT, "'transformer.h.2.ln_1.weight' is for layer 2", "n_layer 2");
     free(d);
