@@ -36,7 +36,11 @@ int cli_info(int argc, char **argv) {
         if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
             info_usage(stdout);
             return 0;
-        } else if (strcmp(argv[i], "--model") == 0 && i + 1 < argc) {
+        } else if (strcmp(argv[i], "--model") == 0) {
+            if (i + 1 >= argc) {
+                fprintf(stderr, "blurb info: --model needs a directory\n");
+                return 2;
+            }
             dir = argv[++i];
         } else {
             fprintf(stderr, "blurb info: unexpected argument '%s'\n\n", argv[i]);
