@@ -3,7 +3,6 @@
  * byte tables of tokenizer_internal.h. */
 #include "blurb/tokenizer.h"
 
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +10,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "read_file.h"
 #include "tokenizer_internal.h"
 
 #define TOK_FILE_MAX ((size_t)256 << 20) /* no tokenizer file comes near this */
@@ -90,52 +90,16 @@ const tok_merge_entry *tok_merge_find(const blurb_tokenizer *tok, int32_t a, int
 
 /* ---- file helpers ------------------------------------------------------------- */
 
-static int read_file(const char *path, char **out, size_t *out_len, blurb_err *err) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return blurb_seterr(err, BLURB_E_IO, "%s: cannot open: %s", path, strerror(errno));
-    size_t cap = 1 << 16, n = 0;
-    char *buf = malloc(cap + 1);
-    if (!buf) {
-        fclose(f);
-        return blurb_seterr(err, BLURB_E_NOMEM, "%s: out of memory", path);
+/* Parses JSON text, naming the line and column of a syntax error. */
+static cJSON *parse_json(const char *path, const char *text, size_t len, blurb_err *err) {
+    const char *end = NULL;
+    cJSON *root = cJSON_ParseWithLengthOpts(text, len, &end, false);
+    if (!root) {
+        int line = 0, col = 0;
+        blurb_text_line_col(text, len, end ? (size_t)(end - text) : 0, &line, &col);
+        blurb_seterr(err, BLURB_E_FORMAT, "%s: not valid JSON (line %d, column %d)", path, line, col);
     }
-    for (;;) {
-        if (n == cap) {
-            if (cap >= TOK_FILE_MAX) {
-                free(buf);
-                fclose(f);
-                return blurb_seterr(err, BLURB_E_FORMAT, "%s: larger than %zu bytes, not a tokenizer file",
-                                    path, TOK_FILE_MAX);
-            }
-            char *nb = realloc(buf, cap * 2 + 1);
-            if (!nb) {
-                free(buf);
-                fclose(f);
-                return blurb_seterr(err, BLURB_E_NOMEM, "%s: out of memory", path);
-            }
-            buf = nb;
-            cap *= 2;
-        }
-        size_t got = fread(buf + n, 1, cap - n, f);
-        n += got;
-        if (got == 0) {
-            if (ferror(f)) {
-                int e = errno;
-                free(buf);
-                fclose(f);
-                return blurb_seterr(err, BLURB_E_IO, "%s: read failed: %s", path, strerror(e));
-            }
-            break;
-        }
-    }
-    if (fclose(f) != 0) {
-        free(buf);
-        return blurb_seterr(err, BLURB_E_IO, "%s: close failed: %s", path, strerror(errno));
-    }
-    buf[n] = '\0';
-    *out = buf;
-    *out_len = n;
-    return 0;
+    return root;
 }
 
 static bool file_exists(const char *path) { return access(path, F_OK) == 0; }
@@ -413,13 +377,13 @@ int blurb_tokenizer_load_files(const char *encoder_json, const char *vocab_bpe, 
     char *text = NULL;
     size_t len = 0;
     cJSON *root = NULL;
-    int rc = read_file(encoder_json, &text, &len, err);
+    int rc = blurb_read_file(encoder_json, TOK_FILE_MAX, &text, &len, err);
     if (rc) goto fail;
-    root = cJSON_ParseWithLength(text, len);
+    root = parse_json(encoder_json, text, len, err);
     free(text);
     text = NULL;
     if (!root) {
-        rc = blurb_seterr(err, BLURB_E_FORMAT, "%s: not valid JSON", encoder_json);
+        rc = BLURB_E_FORMAT;
         goto fail;
     }
     rc = builder_vocab(&b, root, 0, err);
@@ -428,7 +392,7 @@ int blurb_tokenizer_load_files(const char *encoder_json, const char *vocab_bpe, 
     root = NULL;
     builder_free(&b);
     if (rc) goto fail;
-    rc = read_file(vocab_bpe, &text, &len, err);
+    rc = blurb_read_file(vocab_bpe, TOK_FILE_MAX, &text, &len, err);
     if (rc) goto fail;
     rc = parse_vocab_bpe(tok, vocab_bpe, text, len, err);
     free(text);
@@ -561,12 +525,12 @@ static int load_hf_json(const char *path, blurb_tokenizer **out, blurb_err *err)
     char *text = NULL;
     size_t len = 0;
     cJSON *root = NULL;
-    int rc = read_file(path, &text, &len, err);
+    int rc = blurb_read_file(path, TOK_FILE_MAX, &text, &len, err);
     if (rc) goto done;
-    root = cJSON_ParseWithLength(text, len);
+    root = parse_json(path, text, len, err);
     free(text);
     if (!root) {
-        rc = blurb_seterr(err, BLURB_E_FORMAT, "%s: not valid JSON", path);
+        rc = BLURB_E_FORMAT;
         goto done;
     }
     rc = hf_check_pipeline(tok, root, path, err);
