@@ -169,6 +169,18 @@ static int builder_set(tok_builder *b, int32_t id, const char *s, size_t n, cons
     return 0;
 }
 
+/* A JSON token id: an integer in 0..INT32_MAX (checked before any cast, which
+ * would be undefined for a huge or fractional number). */
+static bool json_id(const cJSON *j, int32_t *out) {
+    if (!cJSON_IsNumber(j)) return false;
+    double d = j->valuedouble;
+    if (!(d >= 0.0 && d <= (double)INT32_MAX)) return false;
+    int32_t v = (int32_t)d;
+    if ((double)v != d) return false;
+    *out = v;
+    return true;
+}
+
 /* Reads a vocab object {"token": id, ...} (encoder.json, or model.vocab of
  * tokenizer.json); extra_eot reserves one more id for an added <|endoftext|>. */
 static int builder_vocab(tok_builder *b, const cJSON *vocab, int32_t extra, blurb_err *err) {
@@ -177,6 +189,8 @@ static int builder_vocab(tok_builder *b, const cJSON *vocab, int32_t extra, blur
     int count = cJSON_GetArraySize(vocab);
     if (count <= 0)
         return blurb_seterr(err, BLURB_E_FORMAT, "%s: the vocabulary is empty", b->path);
+    if (count > (1 << 24))
+        return blurb_seterr(err, BLURB_E_UNSUPPORTED, "%s: a vocabulary of %d tokens is too large", b->path, count);
     b->n = (int32_t)count + extra;
     b->tokens = calloc((size_t)b->n, sizeof *b->tokens);
     b->lens = calloc((size_t)b->n, sizeof *b->lens);
@@ -185,8 +199,9 @@ static int builder_vocab(tok_builder *b, const cJSON *vocab, int32_t extra, blur
     const cJSON *it;
     cJSON_ArrayForEach(it, vocab) {
         const char *key = it->string;
-        if (!key || !cJSON_IsNumber(it) || it->valuedouble != (double)(int32_t)it->valuedouble)
-            return blurb_seterr(err, BLURB_E_FORMAT, "%s: vocabulary entry '%.64s' has no integer id", b->path,
+        int32_t id;
+        if (!key || !json_id(it, &id))
+            return blurb_seterr(err, BLURB_E_FORMAT, "%s: vocabulary entry '%.64s' has no valid id", b->path,
                                 key ? key : "");
         size_t klen = strlen(key);
         if (klen >= sizeof buf)
@@ -196,11 +211,11 @@ static int builder_vocab(tok_builder *b, const cJSON *vocab, int32_t extra, blur
         if (n < 0)
             return blurb_seterr(err, BLURB_E_FORMAT,
                                 "%s: token '%.64s' (id %d) is not in the GPT-2 byte-level alphabet", b->path,
-                                key, (int)it->valuedouble);
+                                key, (int)id);
         if (n == 0) return blurb_seterr(err, BLURB_E_FORMAT, "%s: empty token string", b->path);
         char what[96];
         snprintf(what, sizeof what, "token '%.64s'", key);
-        int rc = builder_set(b, (int32_t)it->valuedouble, buf, (size_t)n, what, err);
+        int rc = builder_set(b, id, buf, (size_t)n, what, err);
         if (rc) return rc;
     }
     return 0;
@@ -252,7 +267,10 @@ static int builder_finish_vocab(tok_builder *b, blurb_err *err) {
 static int merges_alloc(blurb_tokenizer *tok, size_t n, const char *path, blurb_err *err) {
     size_t nslots = pow2_at_least(n * 2 + 1);
     tok->merges.slots = malloc(nslots * sizeof *tok->merges.slots);
-    if (!tok->merges.slots) return blurb_seterr(err, BLURB_E_NOMEM, "%s: out of memory", path);
+    tok->merges.new_id_by_rank = malloc((n ? n : 1) * sizeof *tok->merges.new_id_by_rank);
+    if (!tok->merges.slots || !tok->merges.new_id_by_rank)
+        return blurb_seterr(err, BLURB_E_NOMEM, "%s: out of memory", path);
+    tok->merges.n_ranks = n;
     tok->merges.mask = nslots - 1;
     tok->merges.count = 0;
     for (size_t i = 0; i < nslots; i++) tok->merges.slots[i].key = UINT64_MAX;
@@ -277,7 +295,7 @@ static int merge_add(blurb_tokenizer *tok, uint32_t rank, const char *a, size_t 
     if (ia < 0 || ib < 0 || im < 0)
         return blurb_seterr(err, BLURB_E_FORMAT, "%s: %s: merge '%.*s %.*s' uses a token not in the vocabulary",
                             path, where, (int)(alen > 64 ? 64 : alen), a, (int)(blen > 64 ? 64 : blen), b);
-    if (tok->merges.count + 1 > tok->merges.mask / 2)
+    if (tok->merges.count + 1 > tok->merges.mask / 2 || rank >= tok->merges.n_ranks)
         return blurb_seterr(err, BLURB_E_FORMAT, "%s: more merges than counted", path);
     uint64_t key = (uint64_t)(uint32_t)ia << 32 | (uint32_t)ib;
     size_t s = (size_t)hash_pair(key) & tok->merges.mask;
@@ -289,6 +307,7 @@ static int merge_add(blurb_tokenizer *tok, uint32_t rank, const char *a, size_t 
     tok->merges.slots[s].key = key;
     tok->merges.slots[s].rank = rank;
     tok->merges.slots[s].new_id = im;
+    tok->merges.new_id_by_rank[rank] = im;
     return 0;
 }
 
@@ -348,6 +367,7 @@ void blurb_tokenizer_free(blurb_tokenizer *tok) {
     free(tok->offs);
     free(tok->vocab.slots);
     free(tok->merges.slots);
+    free(tok->merges.new_id_by_rank);
     free(tok);
 }
 
@@ -464,23 +484,23 @@ static int hf_added_tokens(const cJSON *root, const cJSON *vocab, const char *pa
     int idx = 0;
     cJSON_ArrayForEach(it, added) {
         const cJSON *content = cJSON_GetObjectItemCaseSensitive(it, "content");
-        const cJSON *id = cJSON_GetObjectItemCaseSensitive(it, "id");
-        if (!cJSON_IsString(content) || !cJSON_IsNumber(id))
-            return blurb_seterr(err, BLURB_E_FORMAT, "%s: added_tokens[%d] lacks content or id", path, idx);
+        int32_t id, vid;
+        if (!cJSON_IsString(content) || !json_id(cJSON_GetObjectItemCaseSensitive(it, "id"), &id))
+            return blurb_seterr(err, BLURB_E_FORMAT, "%s: added_tokens[%d] lacks content or a valid id", path, idx);
         if (strcmp(content->valuestring, EOT_TEXT) != 0)
             return blurb_seterr(err, BLURB_E_UNSUPPORTED,
                                 "%s: added token '%.64s' (id %d) is not supported (only <|endoftext|>)", path,
-                                content->valuestring, (int)id->valuedouble);
+                                content->valuestring, (int)id);
         const cJSON *in_vocab = cJSON_GetObjectItemCaseSensitive(vocab, EOT_TEXT);
         if (in_vocab) {
-            if (!cJSON_IsNumber(in_vocab) || in_vocab->valuedouble != id->valuedouble)
+            if (!json_id(in_vocab, &vid) || vid != id)
                 return blurb_seterr(err, BLURB_E_FORMAT,
                                     "%s: <|endoftext|> has id %d in added_tokens but another in model.vocab", path,
-                                    (int)id->valuedouble);
+                                    (int)id);
         } else {
-            if (*eot_extra_id >= 0 && *eot_extra_id != (int32_t)id->valuedouble)
+            if (*eot_extra_id >= 0 && *eot_extra_id != id)
                 return blurb_seterr(err, BLURB_E_FORMAT, "%s: <|endoftext|> added twice", path);
-            *eot_extra_id = (int32_t)id->valuedouble;
+            *eot_extra_id = id;
         }
         idx++;
     }
