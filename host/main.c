@@ -12,6 +12,7 @@ struct command {
 
 static const struct command commands[] = {
     /* Subcommands register here as they land. */
+    {"info", cli_info, "print a model's config, parameter count, dtypes and bytes"},
     {NULL, NULL, NULL},
 };
 

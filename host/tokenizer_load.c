@@ -186,6 +186,9 @@ static void builder_free(tok_builder *b) {
         for (int32_t i = 0; i < b->n; i++) free(b->tokens[i]);
     free(b->tokens);
     free(b->lens);
+    b->tokens = NULL;
+    b->lens = NULL;
+    b->n = 0;
 }
 
 /* Sets token id to bytes s[0..n). */

@@ -4,6 +4,7 @@
  * weights bit-identical to what they hold; each bad model is rejected with its
  * own message; fp16/bf16 widening is exact; random models are deterministic. */
 #include <math.h>
+#include <sys/wait.h>
 #include <string.h>
 
 #include "blurb/model.h"
@@ -520,6 +521,15 @@ static void test_tiny_variants(void) {
     expect_load_fail(d, BLURB_E_FORMAT, "tensor 'transformer.wte.weight' has shape [40, 8]",
                      "expects [41, 8] ([vocab_size, n_embd])");
     free(d);
+    d = tiny_dir("untied_no_head", m, &c, ",\n  \"tie_word_embeddings\": false", &base);
+    expect_load_fail(d, BLURB_E_FORMAT, "missing tensor 'lm_head.weight'", "tie_word_embeddings false");
+    free(d);
+    d = tiny_dir("untied_head", m, &c, ",\n  \"tie_word_embeddings\": false",
+                 &(copy_opts){.prefix = "transformer.", .lm_head = true});
+    l = load_ok(d);
+    CHECK(l && !l->lm_head_tied);
+    blurb_model_free(l);
+    free(d);
     d = tiny_dir("extra_layer", m, &c, "", &(copy_opts){.prefix = "transformer.", .extra_layer = 1});
     expect_load_fail(d, BLURB_E_FORMAT, "'transformer.h.2.ln_1.weight' is for layer 2", "n_layer 2");
     free(d);
@@ -660,12 +670,52 @@ static void test_default_dir(void) {
     free(saved);
 }
 
+/* Runs cmd (stderr folded into stdout); returns its exit status and output (malloc'ed). */
+static int run_cmd(const char *cmd, char **out) {
+    FILE *p = popen(cmd, "r");
+    REQUIRE(p);
+    stw_str b = {0};
+    char chunk[4096];
+    size_t got;
+    stw_addf(&b, "%s", "");
+    while ((got = fread(chunk, 1, sizeof chunk, p)) > 0) stw_addf(&b, "%.*s", (int)got, chunk);
+    int st = pclose(p);
+    *out = b.s;
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static void test_cli_info(void) {
+    char cmd[8192], *out = NULL;
+    snprintf(cmd, sizeof cmd, "'%s' info --model '%s' 2>&1", BLURB_CLI, default_dir());
+    CHECK(run_cmd(cmd, &out) == 0);
+    const char *want[] = {"n_layer                          6\n", "n_head                           4\n",
+                          "n_embd                           256\n", "n_ctx                            512\n",
+                          "n_inner                          1024\n", "vocab_size                       50257\n",
+                          "layer_norm_epsilon               1e-05\n", "eos_token_id                     50256\n",
+                          "lm_head                          tied to wte\n",
+                          "parameters                       17,735,936 (17.7M)\n",
+                          "dtypes                           F16 (76 tensors)\n",
+                          "bytes                            35,471,872 (33.8 MiB)\n"};
+    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++)
+        CHECKF(strstr(out, want[i]) != NULL, "want '%s' in blurb info output:\n%s", want[i], out);
+    free(out);
+    snprintf(cmd, sizeof cmd, "'%s' info --model '%s/nowhere' 2>&1", BLURB_CLI, tmp);
+    CHECK(run_cmd(cmd, &out) == 1);
+    CHECKF(strstr(out, "nowhere/config.json: cannot open") != NULL, "%s", out);
+    free(out);
+    snprintf(cmd, sizeof cmd, "'%s' info --frobnicate 2>&1", BLURB_CLI);
+    CHECK(run_cmd(cmd, &out) == 2);
+    CHECKF(strstr(out, "usage: blurb info") != NULL, "%s", out);
+    free(out);
+}
+
 int main(void) {
     tmp = stw_mkdtemp();
     test_widening();
     test_random();
     test_tiny_variants();
     test_default_dir();
+    test_cli_info();
     test_default_model();
     stw_rmtree(tmp);
     free(tmp);
