@@ -370,8 +370,11 @@ int blurb_record_parse(const char *line, size_t len, long line_no, blurb_record 
             return blurb_seterr(why, BLURB_E_FORMAT,
                                 "invalid JSON at column %zu: lone UTF-16 surrogate escape \\%.5s "
                                 "(cJSON refuses unpaired surrogates)", at + 1, rec->text + at + 1);
+        /* cJSON reports where it gave up, which for an unterminated value or a
+         * trailing comma is past the last byte. */
         if (pos >= len)
-            return blurb_seterr(why, BLURB_E_FORMAT, "invalid JSON: unexpected end of line");
+            return blurb_seterr(why, BLURB_E_FORMAT, "invalid JSON at the end of the line (column %zu)",
+                                len ? len : 1);
         return blurb_seterr(why, BLURB_E_FORMAT, "invalid JSON at column %zu", pos + 1);
     }
     int rc = scan_accepted(rec, why);

@@ -129,10 +129,10 @@ static void test_good(void) {
 }
 
 static void test_bad(void) {
-    bad(L("{\"title\": \"x\""), "invalid JSON");
+    bad(L("{\"title\": \"x\""), "invalid JSON at the end of the line (column 13)");
     bad(L("{\"title\": \"x\"} trailing"), "invalid JSON at column 16");
     bad(L("{\"a\": tru}"), "invalid JSON at column 7");
-    bad(L("{\"a\": 1,}"), "invalid JSON");
+    bad(L("{\"a\": 1,}"), "invalid JSON at the end of the line (column 9)");
     bad(L("title: x"), "invalid JSON at column 1");
     bad(L("{\"a\": \"\\ud800\"}"), "lone UTF-16 surrogate escape \\ud800 (cJSON refuses unpaired surrogates)");
     bad(L("{\"a\": \"ok \\uDC00\"}"), "lone UTF-16 surrogate escape \\uDC00");
