@@ -77,6 +77,9 @@ void blurb_tensor_to_f32(const blurb_tensor *t, float *dst) {
     const uint8_t *p = t->data;
     switch (t->dtype) {
     case BLURB_DTYPE_F32:
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) if (n > (1 << 18))
+#endif
         for (int64_t i = 0; i < n; i++) {
             uint32_t b = (uint32_t)p[4 * i] | (uint32_t)p[4 * i + 1] << 8 | (uint32_t)p[4 * i + 2] << 16 |
                          (uint32_t)p[4 * i + 3] << 24;
@@ -84,10 +87,16 @@ void blurb_tensor_to_f32(const blurb_tensor *t, float *dst) {
         }
         break;
     case BLURB_DTYPE_F16:
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) if (n > (1 << 18))
+#endif
         for (int64_t i = 0; i < n; i++) dst[i] = f16_to_f32((uint16_t)(p[2 * i] | p[2 * i + 1] << 8));
         break;
     case BLURB_DTYPE_BF16:
         /* bfloat16 is the top half of a binary32. */
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) if (n > (1 << 18))
+#endif
         for (int64_t i = 0; i < n; i++) {
             uint32_t b = ((uint32_t)p[2 * i] | (uint32_t)p[2 * i + 1] << 8) << 16;
             memcpy(&dst[i], &b, sizeof b);
@@ -154,7 +163,8 @@ static int validate_config(const char *what, const blurb_config *c, int code, bl
     return 0;
 }
 
-static int parse_config(const char *path, const char *text, size_t len, blurb_config *c, blurb_err *err) {
+static int parse_config(const char *path, const char *text, size_t len, blurb_config *c, bool *tie,
+                        blurb_err *err) {
     const char *end = NULL;
     cJSON *root = cJSON_ParseWithLengthOpts(text, len, &end, 0);
     if (!root) {
@@ -180,7 +190,8 @@ static int parse_config(const char *path, const char *text, size_t len, blurb_co
     static const char *const used[] = {"model_type", "activation_function", "add_cross_attention", "n_layer",
                                        "n_head", "n_embd", "n_positions", "n_ctx", "n_inner", "vocab_size",
                                        "layer_norm_epsilon", "eos_token_id", "scale_attn_weights",
-                                       "scale_attn_by_inverse_layer_idx", "reorder_and_upcast_attn"};
+                                       "scale_attn_by_inverse_layer_idx", "reorder_and_upcast_attn",
+                                       "tie_word_embeddings"};
     for (size_t u = 0; u < sizeof used / sizeof used[0]; u++) {
         int seen = 0;
         for (const cJSON *a = root->child; a; a = a->next) seen += a->string && strcmp(a->string, used[u]) == 0;
@@ -244,6 +255,7 @@ static int parse_config(const char *path, const char *text, size_t len, blurb_co
     /* reorder_and_upcast_attn only asks for fp32 attention, which blurb always computes. */
     bool upcast;
     if ((rc = cfg_bool(path, root, "reorder_and_upcast_attn", false, &upcast, err))) goto done;
+    if ((rc = cfg_bool(path, root, "tie_word_embeddings", true, tie, err))) goto done;
     rc = validate_config(path, c, BLURB_E_FORMAT, err);
 done:
     cJSON_Delete(root);
@@ -290,6 +302,7 @@ int64_t blurb_model_n_bytes(const blurb_model *m) { return model_sum(m, true); }
 
 typedef struct loader {
     const char *weights; /* file named in messages: model.safetensors or the index */
+    bool tie;            /* config tie_word_embeddings (HF default true) */
     const char *prefix;  /* "transformer." or "" */
     const blurb_st_set *set;
 } loader;
@@ -409,9 +422,14 @@ static int load_tensors(blurb_model *m, const loader *ld0, blurb_err *err) {
     if (blurb_st_set_find(ld.set, "lm_head.weight", NULL)) {
         if ((rc = get_tensor(&ld, "", "lm_head.weight", V, E, "[vocab_size, n_embd]", &m->lm_head, err))) return rc;
         m->lm_head_tied = false;
-    } else {
+    } else if (ld.tie) {
         m->lm_head = m->wte;
         m->lm_head_tied = true;
+    } else {
+        /* HF would initialise the head randomly here; a model without its head is unusable. */
+        return blurb_seterr(err, BLURB_E_FORMAT,
+                            "%s: missing tensor 'lm_head.weight' (config.json has tie_word_embeddings false)",
+                            ld.weights);
     }
     return check_extra_layers(&ld, c, err);
 }
@@ -446,8 +464,9 @@ int blurb_model_load(const char *dir, blurb_model **out, blurb_err *err) {
     char *text = NULL;
     size_t len = 0;
     blurb_config cfg;
+    bool tie = true;
     int rc = blurb_read_file(cfg_path, CONFIG_MAX_BYTES, &text, &len, err);
-    if (rc == 0) rc = parse_config(cfg_path, text, len, &cfg, err);
+    if (rc == 0) rc = parse_config(cfg_path, text, len, &cfg, &tie, err);
     free(text);
     free(cfg_path);
     if (rc) return rc;
@@ -461,7 +480,7 @@ int blurb_model_load(const char *dir, blurb_model **out, blurb_err *err) {
     }
     ((model_priv *)m->priv)->set = set;
     char *weights = set->index_path ? NULL : set->files[0]->path;
-    loader ld = {set->index_path ? set->index_path : weights, "", set};
+    loader ld = {set->index_path ? set->index_path : weights, tie, "", set};
     rc = load_tensors(m, &ld, err);
     if (rc) {
         blurb_model_free(m);

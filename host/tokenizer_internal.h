@@ -30,12 +30,15 @@ typedef struct tok_merge_map {
     tok_merge_entry *slots;
     size_t mask;
     size_t count;
+    int32_t *new_id_by_rank; /* rank -> new_id, so heap entries need not carry it */
+    size_t n_ranks;
 } tok_merge_map;
 
-/* A small direct-mapped cache of recent pieces -> ids. Catalog text repeats the
- * same words constantly; the cache skips their merge loops. Bounded: a fixed
- * number of slots, pieces up to TOK_CACHE_PIECE bytes. */
-#define TOK_CACHE_SLOTS 4096
+/* A direct-mapped cache of recent pieces -> ids. Catalog text repeats the same
+ * words constantly; the cache skips their merge loops (about 97% hits on the
+ * golden product texts; 4096 slots gave 90% and a fifth more encode work).
+ * Bounded: 16384 slots of 76 bytes (1.2 MB), pieces up to TOK_CACHE_PIECE bytes. */
+#define TOK_CACHE_SLOTS 16384
 #define TOK_CACHE_PIECE 24
 #define TOK_CACHE_IDS 12
 typedef struct tok_cache_slot {

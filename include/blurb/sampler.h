@@ -21,7 +21,11 @@
  *
  * Randomness: Philox4x32-10 (Salmon et al. 2011, "Parallel Random Numbers: As
  * Easy as 1, 2, 3"), keyed per (seed, record id, sample index), counter = step,
- * so a record's draws never depend on batching or input order. */
+ * so a record's draws never depend on batching or input order.
+ *
+ * The exact fp32 arithmetic behind steps 3-6 (the exp, the summation order,
+ * the walk) is specified in host/sampler_internal.h; a backend that follows
+ * it draws the same token from the same fp32 logits. */
 #ifndef BLURB_SAMPLER_H
 #define BLURB_SAMPLER_H
 
@@ -54,14 +58,24 @@ int blurb_sampling_check(const blurb_sampling *s, blurb_err *err);
 void blurb_philox4x32_10(const uint32_t counter[4], const uint32_t key[2], uint32_t out[4]);
 
 /* Stream key of one sample: a 64-bit hash of (seed, record id bytes, sample index).
- * id is the record id as text (a JSON string's content, or a number as written). */
+ * id is the record id as text (a JSON string's content, or a number as written);
+ * id_len bytes are hashed (no NUL needed; id may be NULL when id_len is 0).
+ * Definition (every backend and every later version must keep it, or reruns
+ * stop reproducing): h = FNV-1a 64 (offset basis 0xcbf29ce484222325, prime
+ * 0x100000001b3) over the bytes seed (8, little-endian), sample_index (4,
+ * little-endian), then the id bytes; key = splitmix64 finalizer of h (Steele
+ * et al. 2014): z = h + 0x9e3779b97f4a7c15; z = (z ^ z>>30) * 0xbf58476d1ce4e5b9;
+ * z = (z ^ z>>27) * 0x94d049bb133111eb; key = z ^ z>>31.
+ * The Philox key is {low 32 bits of key, high 32 bits}. */
 uint64_t blurb_stream_key(uint64_t seed, const char *id, size_t id_len, uint32_t sample_index);
 
 /* The uniform in [0, 1) used at `step` of stream `key`: the top 24 bits of
  * Philox output word 0 for counter {step, 0, 0, 0}, times 2^-24. */
 float blurb_stream_uniform(uint64_t key, uint32_t step);
 
-/* Scratch buffers for blurb_sample_row, sized for one vocabulary. */
+/* Scratch buffers for blurb_sample_row, sized for one vocabulary (32 bytes
+ * per token). _new returns NULL for vocab_size outside (0, 2^30] or when out of
+ * memory. */
 typedef struct blurb_sampler_scratch blurb_sampler_scratch;
 blurb_sampler_scratch *blurb_sampler_scratch_new(int vocab_size);
 void blurb_sampler_scratch_free(blurb_sampler_scratch *s);
@@ -72,7 +86,12 @@ void blurb_sampler_scratch_free(blurb_sampler_scratch *s);
  * key/step: the Philox stream and counter (step = n_generated).
  * logprob (optional): log-softmax of the *raw* logits at the drawn token
  *   (temperature 1, before penalty or filtering), for mean_logprob.
- * Returns the token id (0 <= id < vocab_size); never fails for checked params. */
+ * Returns the token id (0 <= id < vocab_size); never fails for checked params
+ * (unchecked ones -- NaN, negative temperature -- fall back to greedy). Returns
+ * BLURB_E_INVALID only for a programming error: logits, p or scratch NULL,
+ * vocab_size <= 0 or larger than the scratch was made for.
+ * Cost: O(vocab_size) plus O(c log c) for the c most likely tokens the walk
+ * visits; no full sort. scratch is not thread-safe: one per thread. */
 int blurb_sample_row(const float *logits, int vocab_size, const blurb_sampling *p,
                      const int32_t *history, int n_history, int n_generated,
                      uint64_t key, uint32_t step, blurb_sampler_scratch *scratch,
