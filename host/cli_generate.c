@@ -12,8 +12,10 @@
 
 #include "blurb/backend.h"
 #include "blurb/catalog.h"
+#include "blurb/examples.h"
 #include "blurb/job.h"
 #include "blurb/model.h"
+#include "blurb/openai_batch.h"
 #include "blurb/template.h"
 #include "blurb/tokenizer.h"
 #include "cli.h"
@@ -47,6 +49,22 @@ static void usage(FILE *f) {
         "                          default model's prompt format):\n"
         "                            Product: {title}\\nBrand: {brand?}\\nCategory: {category?}\\nDescription:\n"
         "                          (\\n here means a newline; TEXT itself is taken literally)\n"
+        "  --format jsonl|openai-batch\n"
+        "                          jsonl: the catalog and output above. openai-batch: the\n"
+        "                          input is an OpenAI Batch API file of /v1/completions\n"
+        "                          requests ({\"custom_id\", \"method\", \"url\", \"body\": {\"prompt\",\n"
+        "                          \"max_tokens\", \"temperature\", \"top_p\", \"n\", \"stop\", \"seed\"}}),\n"
+        "                          each line's body overriding the options below for that\n"
+        "                          line; the output is the API's result lines, model = the\n"
+        "                          model directory's name, no timestamps (see\n"
+        "                          include/blurb/openai_batch.h) [jsonl]\n"
+        "  --examples FILE         brand voice: JSON Lines of a brand's own products with a\n"
+        "                          \"brand\" and a \"description\"; up to K of the product's\n"
+        "                          brand (closest titles) are put before its prompt, each\n"
+        "                          rendered with the template + \" \" + description and\n"
+        "                          followed by <|endoftext|>, the default model's training\n"
+        "                          format (see include/blurb/examples.h). jsonl only\n"
+        "  --examples-k K          examples per product [3]\n"
         "\n"
         "Sampling (applied in this order each step):\n"
         "  --repetition-penalty R  divide positive / multiply negative logits of tokens already\n"
@@ -158,6 +176,9 @@ int cli_generate(int argc, char **argv) {
     }
     int n_stops = 0;
     int status = 2;
+    bool openai = false;
+    const char *examples_path = NULL;
+    int examples_k = 3;
 
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -197,6 +218,14 @@ int cli_generate(int argc, char **argv) {
         else if (strcmp(name, "--input") == 0) input = val;
         else if (strcmp(name, "--output") == 0) output = val;
         else if (strcmp(name, "--template") == 0) template_arg = val;
+        else if (strcmp(name, "--examples") == 0) examples_path = val;
+        else if (strcmp(name, "--examples-k") == 0) {
+            if (!parse_int(val, 0, 1 << 20, &examples_k)) { status = bad_value(name, val, "an integer >= 0"); goto out; }
+        } else if (strcmp(name, "--format") == 0) {
+            if (strcmp(val, "jsonl") == 0) openai = false;
+            else if (strcmp(val, "openai-batch") == 0) openai = true;
+            else { status = bad_value(name, val, "jsonl or openai-batch"); goto out; }
+        }
         else if (strcmp(name, "--n") == 0) {
             if (!parse_int(val, 1, 1000000, &jo.n_samples)) { status = bad_value(name, val, "an integer >= 1"); goto out; }
         } else if (strcmp(name, "--max-new-tokens") == 0) {
@@ -243,6 +272,10 @@ int cli_generate(int argc, char **argv) {
         fprintf(stderr, "blurb generate: --input and --output are required (see --help)\n");
         goto out;
     }
+    if (openai && (examples_path || template_arg)) {
+        fprintf(stderr, "blurb generate: --format openai-batch takes the prompts as given: no --template or --examples\n");
+        goto out;
+    }
     jo.stops = stops;
     jo.n_stops = n_stops;
     jo.batch = batch;
@@ -255,6 +288,9 @@ int cli_generate(int argc, char **argv) {
     blurb_model *model = NULL;
     blurb_tokenizer *tok = NULL;
     blurb_backend *be = NULL;
+    blurb_openai_batch *ob = NULL;
+    blurb_examples *ex = NULL;
+    blurb_job_hooks hooks;
     FILE *out = NULL;
     char dirbuf[4096];
 
@@ -288,6 +324,21 @@ int cli_generate(int argc, char **argv) {
         goto cleanup;
     }
     jo.sampling.eos_token_id = model->cfg.eos_token_id;
+    if (openai) {
+        if (blurb_openai_batch_new(tok, model_dir, model->cfg.vocab_size, &ob, &err)) {
+            fprintf(stderr, "blurb generate: %s\n", err.msg);
+            goto cleanup;
+        }
+        hooks = blurb_openai_batch_hooks(ob);
+        jo.hooks = &hooks;
+    } else if (examples_path) {
+        if (blurb_examples_load(examples_path, tmpl, tok, examples_k, model->cfg.n_ctx, &ex, &err)) {
+            fprintf(stderr, "blurb generate: %s\n", err.msg);
+            goto cleanup;
+        }
+        hooks = blurb_examples_hooks(ex);
+        jo.hooks = &hooks;
+    }
     if (blurb_backend_create(model, &bo, &be, &err)) {
         fprintf(stderr, "blurb generate: %s\n", err.msg);
         goto cleanup;
@@ -328,6 +379,8 @@ int cli_generate(int argc, char **argv) {
 cleanup:
     if (out && out != stdout) fclose(out);
     blurb_backend_free(be);
+    blurb_openai_batch_free(ob);
+    blurb_examples_free(ex);
     blurb_tokenizer_free(tok);
     blurb_model_free(model);
     blurb_catalog_free(cat);

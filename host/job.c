@@ -59,8 +59,9 @@ typedef struct rec_state {
     int max_gen;         /* max_new_tokens capped by n_ctx - n_prompt */
     int next_sample;     /* next sample index to start */
     int samples_left;    /* samples not finished */
-    sample_out *outs;    /* [n_samples] */
+    sample_out *outs;    /* [req.n_samples] */
     strbuf line;         /* the output line, once done */
+    blurb_job_request req; /* this record's options (prompt moved to `prompt`) */
 } rec_state;
 
 typedef struct seq {
@@ -100,12 +101,15 @@ static double now_since(const struct timespec *t0) {
     return (double)(t.tv_sec - t0->tv_sec) + 1e-9 * (double)(t.tv_nsec - t0->tv_nsec);
 }
 
-static void rec_free(rec_state *r, int n_samples) {
+static void rec_free(const job *j, rec_state *r) {
     if (!r) return;
+    const blurb_job_hooks *h = j->o->hooks;
+    if (h && h->free_user && r->req.user) h->free_user(h->ctx, r->req.user);
+    free(r->req.prompt);
     blurb_record_clear(&r->rec);
     free(r->prompt);
     if (r->outs)
-        for (int i = 0; i < n_samples; i++) free(r->outs[i].text);
+        for (int i = 0; i < r->req.n_samples; i++) free(r->outs[i].text);
     free(r->outs);
     sb_free(&r->line);
     free(r);
@@ -116,9 +120,17 @@ static int line_head(strbuf *b, const rec_state *r) {
 }
 
 /* Makes r an error record with the given reason. */
-static int rec_fail(job *j, rec_state *r, const char *reason) {
+static int rec_fail(job *j, rec_state *r, int code, const char *reason) {
     r->line.len = 0;
-    if (line_head(&r->line, r) || sb_puts(&r->line, "\"error\": ") ||
+    const blurb_job_hooks *h = j->o->hooks;
+    if (h && h->format_error) {
+        char *line = NULL;
+        size_t len = 0;
+        int rc = h->format_error(h->ctx, &r->rec, r->req.user, code, reason, &line, &len);
+        if (!rc) rc = sb_put(&r->line, line, len);
+        free(line);
+        if (rc) return BLURB_E_NOMEM;
+    } else if (line_head(&r->line, r) || sb_puts(&r->line, "\"error\": ") ||
         sb_json_string(&r->line, reason, strlen(reason)) || sb_put(&r->line, "}\n", 2))
         return BLURB_E_NOMEM;
     r->done = true;
@@ -128,9 +140,13 @@ static int rec_fail(job *j, rec_state *r, const char *reason) {
 }
 
 /* rec_fail for a bad record: only running out of memory fails the job. */
-static int rec_bad(job *j, rec_state *r, const char *reason, blurb_err *err) {
-    if (rec_fail(j, r, reason)) return blurb_seterr(err, BLURB_E_NOMEM, "out of memory at line %ld", r->rec.line_no);
+static int rec_bad_code(job *j, rec_state *r, int code, const char *reason, blurb_err *err) {
+    if (rec_fail(j, r, code, reason)) return blurb_seterr(err, BLURB_E_NOMEM, "out of memory at line %ld", r->rec.line_no);
     return 0;
+}
+
+static int rec_bad(job *j, rec_state *r, const char *reason, blurb_err *err) {
+    return rec_bad_code(j, r, BLURB_E_FORMAT, reason, err);
 }
 
 /* Parses, renders and tokenizes record i. Bad input makes an error record (rc 0);
@@ -143,20 +159,48 @@ static int rec_prepare(job *j, size_t i, blurb_err *err) {
     blurb_err why;
     blurb_err_clear(&why);
     int rc = blurb_record_parse(j->cat->data + r->src->off, r->src->len, r->src->line_no, &r->rec, &why);
-    if (rc == BLURB_E_NOMEM) return blurb_seterr(err, rc, "line %ld: %s", r->src->line_no, why.msg);
-    if (rc) return rec_bad(j, r, why.msg, err);
-
-    char *prompt = NULL;
-    size_t prompt_len = 0;
-    rc = blurb_template_render(j->o->tmpl, &r->rec, &prompt, &prompt_len, &why);
+    blurb_job_request *q = &r->req;
+    q->sampling = j->o->sampling;
+    q->n_samples = j->o->n_samples;
+    q->max_new_tokens = j->o->max_new_tokens;
+    q->seed = j->o->seed;
+    q->key_id = r->rec.id_key;
+    q->key_id_len = r->rec.id_key_len;
+    q->stops = j->o->stops;
+    q->n_stops = j->o->n_stops;
     if (rc == BLURB_E_NOMEM) return blurb_seterr(err, rc, "line %ld: %s", r->src->line_no, why.msg);
     if (rc) return rec_bad(j, r, why.msg, err);
 
     size_t n_ids = 0;
-    rc = blurb_tokenizer_encode(j->tok, prompt, prompt_len, false, &r->prompt, &n_ids, &why);
-    free(prompt);
-    if (rc == BLURB_E_NOMEM) return blurb_seterr(err, rc, "line %ld: %s", r->src->line_no, why.msg);
-    if (rc) return rec_bad(j, r, why.msg, err);
+    const blurb_job_hooks *h = j->o->hooks;
+    if (h && h->prepare) {
+        rc = h->prepare(h->ctx, &r->rec, q, &why);
+        if (rc == BLURB_E_NOMEM) return blurb_seterr(err, rc, "line %ld: %s", r->src->line_no, why.msg);
+        if (rc) return rec_bad_code(j, r, rc, why.msg, err);
+        q->sampling.eos_token_id = j->o->sampling.eos_token_id;
+        r->prompt = q->prompt;
+        n_ids = q->n_prompt;
+        q->prompt = NULL;
+        /* A hook's values are checked like the command line's, but a bad one
+         * only makes this record an error record. */
+        if (q->n_samples < 1 || q->max_new_tokens < 1 || q->n_stops < 0 || (q->n_stops && !q->stops))
+            return rec_bad_code(j, r, BLURB_E_INVALID, "n and max_tokens must be >= 1", err);
+        if (blurb_sampling_check(&q->sampling, &why)) return rec_bad_code(j, r, BLURB_E_INVALID, why.msg, err);
+        for (int k = 0; k < q->n_stops; k++)
+            if (!q->stops[k] || !q->stops[k][0])
+                return rec_bad_code(j, r, BLURB_E_INVALID, "a stop string must not be empty", err);
+    } else {
+        char *prompt = NULL;
+        size_t prompt_len = 0;
+        rc = blurb_template_render(j->o->tmpl, &r->rec, &prompt, &prompt_len, &why);
+        if (rc == BLURB_E_NOMEM) return blurb_seterr(err, rc, "line %ld: %s", r->src->line_no, why.msg);
+        if (rc) return rec_bad(j, r, why.msg, err);
+
+        rc = blurb_tokenizer_encode(j->tok, prompt, prompt_len, false, &r->prompt, &n_ids, &why);
+        free(prompt);
+        if (rc == BLURB_E_NOMEM) return blurb_seterr(err, rc, "line %ld: %s", r->src->line_no, why.msg);
+        if (rc) return rec_bad(j, r, why.msg, err);
+    }
     /* The JSON tree is not needed any more; only the id stays. */
     cJSON_Delete(r->rec.root);
     r->rec.root = NULL;
@@ -165,7 +209,7 @@ static int rec_prepare(job *j, size_t i, blurb_err *err) {
     r->rec.n_nums = 0;
 
     int n_ctx = j->be->n_ctx;
-    int need = j->o->sampling.min_new_tokens > 1 ? j->o->sampling.min_new_tokens : 1;
+    int need = q->sampling.min_new_tokens > 1 ? q->sampling.min_new_tokens : 1;
     char reason[256];
     if (n_ids == 0) return rec_bad(j, r, "the prompt is empty (0 tokens)", err);
     if (n_ids > (size_t)n_ctx || (int)n_ids + need > n_ctx) {
@@ -175,9 +219,9 @@ static int rec_prepare(job *j, size_t i, blurb_err *err) {
         return rec_bad(j, r, reason, err);
     }
     r->n_prompt = (int)n_ids;
-    r->max_gen = n_ctx - r->n_prompt < j->o->max_new_tokens ? n_ctx - r->n_prompt : j->o->max_new_tokens;
-    r->samples_left = j->o->n_samples;
-    r->outs = calloc((size_t)j->o->n_samples, sizeof *r->outs);
+    r->max_gen = n_ctx - r->n_prompt < q->max_new_tokens ? n_ctx - r->n_prompt : q->max_new_tokens;
+    r->samples_left = q->n_samples;
+    r->outs = calloc((size_t)q->n_samples, sizeof *r->outs);
     if (!r->outs) return blurb_seterr(err, BLURB_E_NOMEM, "out of memory");
     j->st.prompt_tokens += r->n_prompt;
     return 0;
@@ -194,8 +238,26 @@ static void format_logprob(char *buf, size_t size, double mean) {
 
 static int rec_finish(job *j, rec_state *r) {
     strbuf *b = &r->line;
+    const blurb_job_hooks *h = j->o->hooks;
+    if (h && h->format) {
+        blurb_job_sample *outs = calloc((size_t)r->req.n_samples, sizeof *outs);
+        if (!outs) return BLURB_E_NOMEM;
+        for (int s = 0; s < r->req.n_samples; s++)
+            outs[s] = (blurb_job_sample){r->outs[s].text, r->outs[s].len, r->outs[s].tokens, r->outs[s].stopped,
+                                         r->outs[s].sum_logprob};
+        char *line = NULL;
+        size_t len = 0;
+        int rc = h->format(h->ctx, &r->rec, &r->req, outs, &line, &len);
+        free(outs);
+        if (!rc) rc = sb_put(b, line, len);
+        free(line);
+        if (rc) return BLURB_E_NOMEM;
+        r->done = true;
+        j->st.records++;
+        return 0;
+    }
     if (line_head(b, r) || sb_printf(b, "\"prompt_tokens\": %d, \"outputs\": [", r->n_prompt)) return BLURB_E_NOMEM;
-    for (int s = 0; s < j->o->n_samples; s++) {
+    for (int s = 0; s < r->req.n_samples; s++) {
         const sample_out *o = &r->outs[s];
         char lp[64];
         format_logprob(lp, sizeof lp, o->tokens ? o->sum_logprob / o->tokens : NAN);
@@ -217,7 +279,7 @@ static int write_ready(job *j, blurb_err *err) {
         if (fwrite(r->line.p, 1, r->line.len, j->out) != r->line.len)
             return blurb_seterr(err, BLURB_E_IO, "writing the output failed at line %ld: %s", r->rec.line_no,
                                 strerror(errno));
-        rec_free(r, j->o->n_samples);
+        rec_free(j, r);
         j->recs[j->next_write] = NULL;
         j->next_write++;
     }
@@ -236,7 +298,7 @@ static int fill_slots(job *j, blurb_err *err) {
                 if (rc) return rc;
             }
             rec_state *r = j->recs[i];
-            if (r->done || r->next_sample >= j->o->n_samples) {
+            if (r->done || r->next_sample >= r->req.n_samples) {
                 j->next_admit++;
                 continue;
             }
@@ -245,13 +307,13 @@ static int fill_slots(job *j, blurb_err *err) {
             q->active = true;
             q->rec = i;
             q->sample = r->next_sample++;
-            q->key = blurb_stream_key(j->o->seed, r->rec.id_key, r->rec.id_key_len, (uint32_t)q->sample);
+            q->key = blurb_stream_key(r->req.seed, r->req.key_id, r->req.key_id_len, (uint32_t)q->sample);
             q->fed = 0;
             q->n_generated = 0;
             q->sum_logprob = 0.0;
             q->text.len = 0;
             blurb_detok_reset(q->detok);
-            if (r->next_sample == j->o->n_samples) j->next_admit++;
+            if (r->next_sample == r->req.n_samples) j->next_admit++;
             break;
         }
     }
@@ -260,10 +322,10 @@ static int fill_slots(job *j, blurb_err *err) {
 
 /* The earliest occurrence of any stop string that ends after byte `from`
  * of the text; returns its offset or -1. */
-static long find_stop(const job *j, const strbuf *t, size_t from) {
+static long find_stop(const blurb_job_request *q, const strbuf *t, size_t from) {
     long best = -1;
-    for (int k = 0; k < j->o->n_stops; k++) {
-        const char *s = j->o->stops[k];
+    for (int k = 0; k < q->n_stops; k++) {
+        const char *s = q->stops[k];
         size_t n = strlen(s);
         if (n > t->len) continue;
         size_t start = from >= n - 1 ? from - (n - 1) : 0;
@@ -287,8 +349,8 @@ static int seq_end(job *j, seq *q, bool stopped, blurb_err *err) {
     rec_state *r = j->recs[q->rec];
     sample_out *o = &r->outs[q->sample];
     size_t a = 0, e = q->text.len;
-    while (a < e && is_ascii_space(q->text.p[a])) a++;
-    while (e > a && is_ascii_space(q->text.p[e - 1])) e--;
+    while (!r->req.keep_space && a < e && is_ascii_space(q->text.p[a])) a++;
+    while (!r->req.keep_space && e > a && is_ascii_space(q->text.p[e - 1])) e--;
     o->text = malloc(e - a + 1);
     if (!o->text) return blurb_seterr(err, BLURB_E_NOMEM, "out of memory");
     if (e > a) memcpy(o->text, q->text.p + a, e - a);
@@ -308,7 +370,7 @@ static int seq_take(job *j, seq *q, int32_t tok, float logprob, blurb_err *err) 
     q->n_generated++;
     q->sum_logprob += (double)logprob;
     j->st.generated_tokens++;
-    int eos = j->o->sampling.eos_token_id;
+    int eos = r->req.sampling.eos_token_id;
     bool at_eos = eos >= 0 && tok == eos;
     size_t old = q->text.len;
     int rc = at_eos ? 0 : blurb_detok_push(q->detok, tok, &q->text.p, &q->text.len, &q->text.cap, err);
@@ -319,7 +381,7 @@ static int seq_take(job *j, seq *q, int32_t tok, float logprob, blurb_err *err) 
         rc = blurb_detok_flush(q->detok, &q->text.p, &q->text.len, &q->text.cap, err);
         if (rc) return blurb_err_prefix(err, "line %ld", r->rec.line_no);
     }
-    long cut = j->o->n_stops ? find_stop(j, &q->text, old) : -1;
+    long cut = r->req.n_stops ? find_stop(&r->req, &q->text, old) : -1;
     if (cut >= 0) {
         q->text.len = (size_t)cut;
         return seq_end(j, q, true, err);
@@ -380,7 +442,7 @@ static int step(job *j, blurb_chunk *chunks, int *chunk_seq, blurb_sample_req *r
         rec_state *r = j->recs[q->rec];
         if (q->fed < r->n_prompt) q->fed += q->chunk;
         if (q->fed < r->n_prompt) continue; /* more prompt to come: these logits are not used */
-        reqs[n_reqs] = (blurb_sample_req){i, chunk_seq[i], &j->o->sampling, q->key, q->n_generated};
+        reqs[n_reqs] = (blurb_sample_req){i, chunk_seq[i], &r->req.sampling, q->key, q->n_generated};
         req_seq[n_reqs++] = chunk_seq[i];
     }
     if (n_reqs == 0) return 0;
@@ -448,7 +510,7 @@ done:
     j.st.seconds = now_since(&j.t0);
     if (!rc) report(&j, true);
     if (stats) *stats = j.st;
-    for (size_t i = 0; j.recs && i < j.n_records; i++) rec_free(j.recs[i], o->n_samples);
+    for (size_t i = 0; j.recs && i < j.n_records; i++) rec_free(&j, j.recs[i]);
     for (int s = 0; j.seqs && s < j.n_slots; s++) {
         blurb_detok_free(j.seqs[s].detok);
         sb_free(&j.seqs[s].text);

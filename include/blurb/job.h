@@ -66,6 +66,59 @@ typedef struct blurb_job_progress {
 
 typedef void (*blurb_job_progress_fn)(void *ctx, const blurb_job_progress *p);
 
+/* ---- per-record hooks (other input/output formats, prompt prefixes) ----------
+ *
+ * By default every record uses the job-wide options, its prompt is the
+ * template rendered and encoded, and its line is the format above. A module that
+ * needs more (per-line options of the OpenAI batch format, brand-voice examples
+ * before the prompt) supplies hooks: `prepare` builds a record's request, and
+ * `format` / `format_error` write its line. */
+
+/* What one record asks for. Before `prepare` runs it holds the job-wide values
+ * (prompt NULL, key_id = the record id, stops = the job's). */
+typedef struct blurb_job_request {
+    int32_t *prompt;            /* token ids [n_prompt], malloc'ed; the job takes and frees them */
+    size_t n_prompt;            /* tokens */
+    blurb_sampling sampling;    /* eos_token_id is reset to the job's after prepare */
+    int n_samples;              /* >= 1 */
+    int max_new_tokens;         /* >= 1; still capped by n_ctx - n_prompt */
+    uint64_t seed;
+    const char *key_id;         /* bytes hashed into the random stream (blurb_stream_key) */
+    size_t key_id_len;
+    const char *const *stops;   /* stop strings (non-empty UTF-8); must live until format runs */
+    int n_stops;
+    bool keep_space;            /* true: the text is not trimmed of ASCII whitespace */
+    void *user;                 /* the hook's per-record data, freed with free_user */
+} blurb_job_request;
+
+/* One finished sample, handed to `format`. */
+typedef struct blurb_job_sample {
+    const char *text;           /* UTF-8, stop string cut, trimmed unless keep_space */
+    size_t len;                 /* bytes */
+    int tokens;                 /* generated tokens, a final EOS included */
+    bool stopped;               /* EOS or a stop string (finish_reason "stop"), else "length" */
+    double sum_logprob;         /* sum of the raw-model log-probabilities (nats) */
+} blurb_job_sample;
+
+typedef struct blurb_job_hooks {
+    void *ctx;
+    /* Fills req for a parsed record (rec->root set). Returns 0; BLURB_E_FORMAT
+     * or BLURB_E_UNSUPPORTED with the reason in why (the record becomes an
+     * error record; req->user is kept for format_error); BLURB_E_NOMEM fails
+     * the job. NULL: template + encode with the job-wide options. */
+    int (*prepare)(void *ctx, const blurb_record *rec, blurb_job_request *req, blurb_err *why);
+    /* The output line (with its '\n') of a finished record, malloc'ed into
+     * *line / *len. Returns 0 or BLURB_E_NOMEM. NULL: the format above. */
+    int (*format)(void *ctx, const blurb_record *rec, const blurb_job_request *req,
+                  const blurb_job_sample *outs, char **line, size_t *len);
+    /* The line of an error record; user is req->user (NULL when the line did
+     * not parse or prepare set none), code the BLURB_E_* behind the reason.
+     * Returns 0 or BLURB_E_NOMEM. NULL: the format above. */
+    int (*format_error)(void *ctx, const blurb_record *rec, void *user, int code, const char *reason,
+                        char **line, size_t *len);
+    void (*free_user)(void *ctx, void *user); /* may be NULL */
+} blurb_job_hooks;
+
 typedef struct blurb_job_opts {
     const blurb_template *tmpl;   /* required */
     int n_samples;                /* samples per record (--n), >= 1 */
@@ -79,10 +132,11 @@ typedef struct blurb_job_opts {
     int step_tokens;              /* soft cap on tokens per forward (new prefill chunks wait); 0 = none */
     blurb_job_progress_fn progress; /* may be NULL; called after every step and once at the end */
     void *progress_ctx;
+    const blurb_job_hooks *hooks; /* NULL: none (see blurb_job_hooks) */
 } blurb_job_opts;
 
 /* n_samples 1, max_new_tokens 128, blurb_sampling_default(), seed 0, no stops,
- * batch 0, prefill_chunk 0, step_tokens 4096, no progress; tmpl NULL (must be set). */
+ * batch 0, prefill_chunk 0, step_tokens 4096, no progress, no hooks; tmpl NULL (must be set). */
 blurb_job_opts blurb_job_opts_default(void);
 
 /* Checks the options against the backend's model (ranges, stop strings).

@@ -1,0 +1,82 @@
+/* The OpenAI Batch API file format (also read by vLLM's run-batch), for
+ * `blurb generate --format openai-batch`: the input is JSON Lines of requests,
+ * the output one JSON line of results per request, in input order.
+ *
+ * Input line (https://platform.openai.com/docs/api-reference/batch, "The
+ * request input object"; legacy completions body):
+ *   {"custom_id": STR, "method": "POST", "url": "/v1/completions",
+ *    "body": {"model": STR, "prompt": STR, "max_tokens": INT, "temperature": NUM,
+ *             "top_p": NUM, "n": INT, "stop": STR|[STR...], "seed": INT,
+ *             "presence_penalty": NUM, "frequency_penalty": NUM,
+ *             "logit_bias": {"TOKEN_ID": NUM, ...}, "logprobs": INT|null}}
+ * custom_id, method, url and body.prompt are required; every body member is
+ * optional and overrides the command line's value for this line only:
+ *   max_tokens (>= 1)             --max-new-tokens (OpenAI's default of 16 is
+ *                                 not used: the job's default applies)
+ *   temperature (0..2), top_p (0..1), n (1..128), seed (any 64-bit integer,
+ *                                 negative ones taken modulo 2^64)
+ *   stop: one string or a list of at most 4 non-empty strings (replaces --stop)
+ *   model: accepted and ignored (the output names the model blurb runs).
+ * presence_penalty and frequency_penalty (-2..2), logit_bias (token ids of the
+ * vocabulary, biases -100..100) and logprobs (0..5) are checked, but blurb's
+ * sampler does not have them yet: a line giving a non-default value (a non-zero
+ * penalty, a non-empty logit_bias, an integer logprobs) gets the error
+ * "unsupported_parameter" ("presence_penalty is not supported yet"). The prompt
+ * is encoded as ordinary text ("<|endoftext|>" in it is not the EOS id).
+ *
+ * Output line for a served request (exact bytes; ", " between members, ": "
+ * after keys, JSON strings escaped as in job.h):
+ *   {"id": "batch_req_L", "custom_id": C, "response": {"status_code": 200,
+ *    "request_id": "L", "body": {"object": "text_completion", "model": M,
+ *    "choices": [{"index": 0, "text": T, "finish_reason": "stop"|"length",
+ *    "logprobs": null}, ...], "usage": {"prompt_tokens": P,
+ *    "completion_tokens": G, "total_tokens": P + G}}}, "error": null}
+ * L is the input line number, M the model directory's last path component, T
+ * the completion as generated (stop string cut, not trimmed, like the API),
+ * G the generated tokens of all n choices (EOS included). There is no "created"
+ * time or random id, so a rerun writes the same bytes.
+ *
+ * A line blurb cannot serve:
+ *   {"id": "batch_req_L", "custom_id": C|null, "response": null,
+ *    "error": {"code": CODE, "message": MSG}}
+ * CODE is "invalid_json" (the line is not a JSON object), "unsupported_url"
+ * (e.g. /v1/chat/completions: GPT-2 models have no chat template),
+ * "unsupported_parameter" (see above), or "invalid_request" (a missing or
+ * unknown field, a value out of range, a list prompt, a prompt too long).
+ *
+ * Randomness: sample s of a line draws from blurb_stream_key(seed, custom_id, s),
+ * so a request's output depends on its custom_id, not on its position. */
+#ifndef BLURB_OPENAI_BATCH_H
+#define BLURB_OPENAI_BATCH_H
+
+#include "blurb/error.h"
+#include "blurb/job.h"
+#include "blurb/tokenizer.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct blurb_openai_batch blurb_openai_batch;
+
+/* Creates the format's state for a model: tok encodes the prompts, model_dir
+ * gives the "model" name (its last path component, trailing '/' ignored),
+ * vocab_size bounds logit_bias token ids. tok must outlive the state.
+ * Returns 0, BLURB_E_INVALID (NULL argument, vocab_size <= 0) or BLURB_E_NOMEM. */
+int blurb_openai_batch_new(const blurb_tokenizer *tok, const char *model_dir, int vocab_size,
+                           blurb_openai_batch **out, blurb_err *err);
+
+/* The hooks that make blurb_job_run read and write this format (job.h); they
+ * point into ob, which must outlive the job. */
+blurb_job_hooks blurb_openai_batch_hooks(blurb_openai_batch *ob);
+
+/* The "model" name written to the output. */
+const char *blurb_openai_batch_model_name(const blurb_openai_batch *ob);
+
+/* Frees the state. NULL is allowed. */
+void blurb_openai_batch_free(blurb_openai_batch *ob);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

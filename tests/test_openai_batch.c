@@ -1,0 +1,344 @@
+/* `blurb generate --format openai-batch` end to end: the CLI (BLURB_CLI) with
+ * the default model on the CPU backend, one request file whose lines carry
+ * their own options:
+ * - a greedy line (temperature 0) whose text equals a plain `blurb generate
+ *   --temperature 0` of the same prompt (and whose usage counts match it);
+ * - an n 3 line giving 3 choices, and the same request again later in the file
+ *   giving the same choices (the random stream follows custom_id, not the line);
+ * - a per-line stop list cutting the greedy text where the stop string starts;
+ * - lines blurb cannot serve: /v1/chat/completions, a list prompt, an unknown
+ *   field, a non-zero presence_penalty, logprobs, a missing custom_id, a line
+ *   that is not JSON, each with its exact error code;
+ * every output line is valid JSON with exactly the members, in order, of the
+ * format (include/blurb/openai_batch.h); a rerun and a --batch 1 run give the
+ * same bytes. At most 16 new tokens per sequence. */
+#include <cjson/cJSON.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "check.h"
+
+#define MODEL BLURB_SOURCE_DIR "/weights/default"
+
+static char dir[] = "/tmp/blurb_test_openai_XXXXXX";
+
+static char *path_in(const char *name) {
+    static char buf[8][512];
+    static int k;
+    char *p = buf[k++ % 8];
+    snprintf(p, 512, "%s/%s", dir, name);
+    return p;
+}
+
+static char *slurp(const char *path, size_t *len) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    size_t cap = 4096, n = 0;
+    char *b = malloc(cap);
+    REQUIRE(b);
+    size_t got;
+    while ((got = fread(b + n, 1, cap - n - 1, f)) > 0) {
+        n += got;
+        if (n + 1 >= cap) REQUIRE((b = realloc(b, cap *= 2)));
+    }
+    fclose(f);
+    b[n] = '\0';
+    if (len) *len = n;
+    return b;
+}
+
+static void spit(const char *path, const char *data) {
+    FILE *f = fopen(path, "wb");
+    REQUIRE(f);
+    size_t len = strlen(data);
+    REQUIRE(fwrite(data, 1, len, f) == len);
+    REQUIRE(fclose(f) == 0);
+}
+
+static int cli(const char *fmt, ...) {
+    char args[8192], cmd[9000];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(args, sizeof args, fmt, ap);
+    va_end(ap);
+    snprintf(cmd, sizeof cmd, "'%s' generate --model '%s' --backend cpu --quiet %s", BLURB_CLI, MODEL, args);
+    int st = system(cmd);
+    REQUIRE(st != -1 && WIFEXITED(st));
+    return WEXITSTATUS(st);
+}
+
+static int split(char *text, char **lines, int max) {
+    int n = 0;
+    for (char *p = text; *p && n < max;) {
+        char *nl = strchr(p, '\n');
+        REQUIRE(nl); /* every output line ends with '\n' */
+        *nl = '\0';
+        lines[n++] = p;
+        p = nl + 1;
+    }
+    return n;
+}
+
+/* The member names of object o, in order, joined with ','. */
+static void keys_of(const cJSON *o, char *buf, size_t size) {
+    buf[0] = '\0';
+    for (const cJSON *e = o ? o->child : NULL; e; e = e->next) {
+        if (buf[0]) strncat(buf, ",", size - strlen(buf) - 1);
+        strncat(buf, e->string ? e->string : "?", size - strlen(buf) - 1);
+    }
+}
+
+static bool has_keys(const cJSON *o, const char *want) {
+    char got[512];
+    keys_of(o, got, sizeof got);
+    if (strcmp(got, want) != 0) {
+        fprintf(stderr, "members '%s', want '%s'\n", got, want);
+        return false;
+    }
+    return true;
+}
+
+static const char *str_of(const cJSON *o, const char *k) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
+    return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+static double num_of(const cJSON *o, const char *k) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
+    return cJSON_IsNumber(v) ? v->valuedouble : -1;
+}
+
+static char *trim(char *s) {
+    while (*s == ' ' || *s == '\n' || *s == '\t' || *s == '\r') s++;
+    size_t n = strlen(s);
+    while (n && (s[n - 1] == ' ' || s[n - 1] == '\n' || s[n - 1] == '\t' || s[n - 1] == '\r')) s[--n] = '\0';
+    return s;
+}
+
+/* A served line: checks the exact structure; returns its body. */
+static const cJSON *served(const cJSON *o, int line, const char *custom_id, int n_choices) {
+    char want[64];
+    CHECK(has_keys(o, "id,custom_id,response,error"));
+    snprintf(want, sizeof want, "batch_req_%d", line);
+    CHECK(str_of(o, "id") && strcmp(str_of(o, "id"), want) == 0);
+    CHECK(str_of(o, "custom_id") && strcmp(str_of(o, "custom_id"), custom_id) == 0);
+    CHECK(cJSON_IsNull(cJSON_GetObjectItemCaseSensitive(o, "error")));
+    const cJSON *r = cJSON_GetObjectItemCaseSensitive(o, "response");
+    CHECK(has_keys(r, "status_code,request_id,body"));
+    CHECK(num_of(r, "status_code") == 200);
+    snprintf(want, sizeof want, "%d", line);
+    CHECK(str_of(r, "request_id") && strcmp(str_of(r, "request_id"), want) == 0);
+    const cJSON *b = cJSON_GetObjectItemCaseSensitive(r, "body");
+    CHECK(has_keys(b, "object,model,choices,usage"));
+    CHECK(str_of(b, "object") && strcmp(str_of(b, "object"), "text_completion") == 0);
+    CHECK(str_of(b, "model") && strcmp(str_of(b, "model"), "default") == 0);
+    const cJSON *ch = cJSON_GetObjectItemCaseSensitive(b, "choices");
+    CHECK(cJSON_IsArray(ch) && cJSON_GetArraySize(ch) == n_choices);
+    int i = 0;
+    for (const cJSON *c = ch ? ch->child : NULL; c; c = c->next, i++) {
+        CHECK(has_keys(c, "index,text,finish_reason,logprobs"));
+        CHECK(num_of(c, "index") == i);
+        CHECK(str_of(c, "text") != NULL);
+        const char *fr = str_of(c, "finish_reason");
+        CHECK(fr && (strcmp(fr, "stop") == 0 || strcmp(fr, "length") == 0));
+        CHECK(cJSON_IsNull(cJSON_GetObjectItemCaseSensitive(c, "logprobs")));
+    }
+    const cJSON *u = cJSON_GetObjectItemCaseSensitive(b, "usage");
+    CHECK(has_keys(u, "prompt_tokens,completion_tokens,total_tokens"));
+    CHECK(num_of(u, "prompt_tokens") > 0 && num_of(u, "completion_tokens") > 0);
+    CHECK(num_of(u, "total_tokens") == num_of(u, "prompt_tokens") + num_of(u, "completion_tokens"));
+    return b;
+}
+
+static void refused(const cJSON *o, int line, const char *custom_id, const char *code, const char *msg_part) {
+    char want[64];
+    CHECK(has_keys(o, "id,custom_id,response,error"));
+    snprintf(want, sizeof want, "batch_req_%d", line);
+    CHECK(str_of(o, "id") && strcmp(str_of(o, "id"), want) == 0);
+    if (custom_id)
+        CHECK(str_of(o, "custom_id") && strcmp(str_of(o, "custom_id"), custom_id) == 0);
+    else
+        CHECK(cJSON_IsNull(cJSON_GetObjectItemCaseSensitive(o, "custom_id")));
+    CHECK(cJSON_IsNull(cJSON_GetObjectItemCaseSensitive(o, "response")));
+    const cJSON *e = cJSON_GetObjectItemCaseSensitive(o, "error");
+    CHECK(has_keys(e, "code,message"));
+    CHECKF(str_of(e, "code") && strcmp(str_of(e, "code"), code) == 0, "line %d code %s, want %s", line,
+           str_of(e, "code") ? str_of(e, "code") : "?", code);
+    CHECKF(str_of(e, "message") && strstr(str_of(e, "message"), msg_part), "line %d message '%s'", line,
+           str_of(e, "message") ? str_of(e, "message") : "?");
+}
+
+/* One request line: {"custom_id", "method", "url", "body": {"prompt", ...extra}}. */
+static void add_req(FILE *f, const char *custom_id, const char *url, const char *prompt, const char *extra_json) {
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "custom_id", custom_id);
+    cJSON_AddStringToObject(o, "method", "POST");
+    cJSON_AddStringToObject(o, "url", url);
+    cJSON *b = extra_json ? cJSON_Parse(extra_json) : cJSON_CreateObject();
+    REQUIRE(b);
+    cJSON_AddStringToObject(b, "model", "blurb-default");
+    if (prompt) cJSON_AddStringToObject(b, "prompt", prompt);
+    cJSON_AddItemToObject(o, "body", b);
+    char *s = cJSON_PrintUnformatted(o);
+    REQUIRE(s);
+    fprintf(f, "%s\n", s);
+    free(s);
+    cJSON_Delete(o);
+}
+
+int main(void) {
+    REQUIRE(mkdtemp(dir));
+    /* A real product: the first line of the Myntra sample, in the default
+     * template's format. */
+    char *cat = slurp(BLURB_TEST_DATA "/myntra_sample.jsonl", NULL);
+    REQUIRE(cat);
+    *strchr(cat, '\n') = '\0';
+    cJSON *prod = cJSON_Parse(cat);
+    REQUIRE(prod);
+    char prompt[1024];
+    snprintf(prompt, sizeof prompt, "Product: %s\nBrand: %s\nDescription:", str_of(prod, "title"),
+             str_of(prod, "brand"));
+    char plain_line[1024];
+    snprintf(plain_line, sizeof plain_line, "{\"id\": \"p\", \"title\": \"%s\", \"brand\": \"%s\"}\n",
+             str_of(prod, "title"), str_of(prod, "brand"));
+    spit(path_in("plain.jsonl"), plain_line);
+    REQUIRE(cli("--temperature 0 --max-new-tokens 16 --input %s --output %s", path_in("plain.jsonl"),
+                path_in("plain.out")) == 0);
+    char *plain_out = slurp(path_in("plain.out"), NULL);
+    REQUIRE(plain_out);
+    cJSON *plain = cJSON_Parse(plain_out);
+    REQUIRE(plain);
+    const cJSON *p0 = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(plain, "outputs"), 0);
+    REQUIRE(p0);
+    const char *plain_text = str_of(p0, "text");
+    REQUIRE(plain_text && strlen(plain_text) > 20);
+
+    /* The stop string: 4 bytes from the middle of the greedy text. */
+    char stop[8];
+    size_t stop_at = strlen(plain_text) / 2;
+    memcpy(stop, plain_text + stop_at, 4);
+    stop[4] = '\0';
+    REQUIRE(!strpbrk(stop, "\"\\") && (unsigned char)stop[0] < 0x80);
+    size_t cut = (size_t)(strstr(plain_text, stop) - plain_text);
+    char extra[256];
+
+    FILE *f = fopen(path_in("req.jsonl"), "wb");
+    REQUIRE(f);
+    add_req(f, "greedy", "/v1/completions", prompt, "{\"max_tokens\": 16, \"temperature\": 0}");         /* 1 */
+    add_req(f, "three", "/v1/completions", prompt,
+            "{\"max_tokens\": 12, \"temperature\": 1.0, \"top_p\": 1, \"n\": 3, \"seed\": 42}");            /* 2 */
+    add_req(f, "chat", "/v1/chat/completions", NULL, "{\"messages\": [{\"role\": \"user\", \"content\": \"hi\"}]}"); /* 3 */
+    add_req(f, "list", "/v1/completions", NULL, "{\"prompt\": [\"a\", \"b\"]}");                            /* 4 */
+    add_req(f, "unknown", "/v1/completions", prompt, "{\"best_of\": 2}");                                    /* 5 */
+    add_req(f, "presence", "/v1/completions", prompt, "{\"presence_penalty\": 0.5}");                        /* 6 */
+    add_req(f, "presence0", "/v1/completions", prompt,
+            "{\"presence_penalty\": 0, \"frequency_penalty\": 0, \"logit_bias\": {}, \"logprobs\": null, "
+            "\"max_tokens\": 16, \"temperature\": 0}");                                                      /* 7 */
+    add_req(f, "logprobs", "/v1/completions", prompt, "{\"logprobs\": 2}");                                  /* 8 */
+    snprintf(extra, sizeof extra, "{\"max_tokens\": 16, \"temperature\": 0, \"stop\": [\"\\u0001\", \"%s\"]}", stop);
+    add_req(f, "stop", "/v1/completions", prompt, extra);                                                    /* 9 */
+    fputs("{\"method\": \"POST\", \"url\": \"/v1/completions\", \"body\": {\"prompt\": \"x\"}}\n", f);      /* 10 */
+    fputs("this is not JSON\n", f);                                                                          /* 11 */
+    add_req(f, "three", "/v1/completions", prompt,
+            "{\"max_tokens\": 12, \"temperature\": 1.0, \"top_p\": 1, \"n\": 3, \"seed\": 42}");            /* 12 */
+    add_req(f, "bias", "/v1/completions", prompt, "{\"logit_bias\": {\"99999999\": 5}}");                   /* 13 */
+    REQUIRE(fclose(f) == 0);
+
+    REQUIRE(cli("--format openai-batch --max-new-tokens 8 --input %s --output %s", path_in("req.jsonl"),
+                path_in("a.out")) == 0);
+    size_t len_a = 0;
+    char *out_a = slurp(path_in("a.out"), &len_a);
+    REQUIRE(out_a);
+    char *copy = strdup(out_a);
+    REQUIRE(copy);
+    char *lines[32];
+    int n = split(copy, lines, 32);
+    CHECK(n == 13);
+    cJSON *o[13] = {0};
+    for (int i = 0; i < n && i < 13; i++) {
+        o[i] = cJSON_Parse(lines[i]);
+        CHECKF(o[i] != NULL, "line %d is not JSON: %s", i + 1, lines[i]);
+    }
+    if (n == 13 && o[0] && o[1] && o[2] && o[3] && o[4] && o[5] && o[6] && o[7] && o[8] && o[9] && o[10] &&
+        o[11] && o[12]) {
+        /* 1: greedy equals the plain greedy run (which trims the text). */
+        const cJSON *b = served(o[0], 1, "greedy", 1);
+        const cJSON *c0 = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(b, "choices"), 0);
+        char *t = strdup(str_of(c0, "text") ? str_of(c0, "text") : "");
+        REQUIRE(t);
+        CHECK(t[0] == ' '); /* the API's text is not trimmed: the model's leading space stays */
+        CHECKF(strcmp(trim(t), plain_text) == 0, "greedy '%s' vs plain '%s'", t, plain_text);
+        free(t);
+        CHECK(strcmp(str_of(c0, "finish_reason"), str_of(p0, "finish_reason")) == 0);
+        const cJSON *u = cJSON_GetObjectItemCaseSensitive(b, "usage");
+        CHECK(num_of(u, "prompt_tokens") == num_of(plain, "prompt_tokens"));
+        CHECK(num_of(u, "completion_tokens") == num_of(p0, "tokens"));
+        /* 2: three choices, per-line max_tokens 12 (the command line says 8). */
+        b = served(o[1], 2, "three", 3);
+        const cJSON *ch = cJSON_GetObjectItemCaseSensitive(b, "choices");
+        u = cJSON_GetObjectItemCaseSensitive(b, "usage");
+        CHECK(num_of(u, "completion_tokens") > 24 && num_of(u, "completion_tokens") <= 36);
+        const char *t0 = str_of(cJSON_GetArrayItem(ch, 0), "text"), *t1 = str_of(cJSON_GetArrayItem(ch, 1), "text"),
+                   *t2 = str_of(cJSON_GetArrayItem(ch, 2), "text");
+        CHECK(t0 && t1 && t2 && !(strcmp(t0, t1) == 0 && strcmp(t1, t2) == 0));
+        /* 12: the same request at another line draws the same choices. */
+        served(o[11], 12, "three", 3);
+        cJSON *r2 = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(o[1], "response"), "body");
+        cJSON *r12 = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(o[11], "response"), "body");
+        CHECK(cJSON_Compare(r2, r12, true));
+        refused(o[2], 3, "chat", "unsupported_url", "/v1/chat/completions");
+        refused(o[3], 4, "list", "invalid_request", "list prompt");
+        refused(o[4], 5, "unknown", "invalid_request", "unknown field 'body.best_of'");
+        refused(o[5], 6, "presence", "unsupported_parameter", "presence_penalty is not supported yet");
+        /* 7: default values of the unsupported parameters are fine: same as 1. */
+        b = served(o[6], 7, "presence0", 1);
+        CHECK(cJSON_Compare(b, cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(o[0], "response"),
+                                                                "body"), true));
+        refused(o[7], 8, "logprobs", "unsupported_parameter", "logprobs is not supported yet");
+        /* 9: the per-line stop cuts the greedy text where the stop string starts. */
+        b = served(o[8], 9, "stop", 1);
+        c0 = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(b, "choices"), 0);
+        t = strdup(str_of(c0, "text") ? str_of(c0, "text") : "");
+        REQUIRE(t);
+        CHECKF(strncmp(trim(t), plain_text, cut) == 0 && strlen(trim(t)) <= cut, "stop text '%s' (stop '%s')", t,
+               stop);
+        free(t);
+        CHECK(strcmp(str_of(c0, "finish_reason"), "stop") == 0);
+        refused(o[9], 10, NULL, "invalid_request", "missing required field 'custom_id'");
+        refused(o[10], 11, NULL, "invalid_json", "invalid JSON");
+        refused(o[12], 13, "bias", "invalid_request", "not a token id");
+    }
+    for (int i = 0; i < 13; i++) cJSON_Delete(o[i]);
+
+    /* Reruns: the same bytes, also at --batch 1. */
+    REQUIRE(cli("--format openai-batch --max-new-tokens 8 --input %s --output %s", path_in("req.jsonl"),
+                path_in("b.out")) == 0);
+    REQUIRE(cli("--format openai-batch --max-new-tokens 8 --batch 1 --input %s --output %s", path_in("req.jsonl"),
+                path_in("c.out")) == 0);
+    size_t len_b = 0, len_c = 0;
+    char *out_b = slurp(path_in("b.out"), &len_b), *out_c = slurp(path_in("c.out"), &len_c);
+    CHECK(out_b && len_b == len_a && memcmp(out_a, out_b, len_a) == 0);
+    CHECK(out_c && len_c == len_a && memcmp(out_a, out_c, len_a) == 0);
+
+    /* Usage errors. */
+    CHECK(cli("--format openai-batch --template x --input %s --output /dev/null 2>/dev/null", path_in("req.jsonl")) == 2);
+    CHECK(cli("--format xml --input %s --output /dev/null 2>/dev/null", path_in("req.jsonl")) == 2);
+
+    free(out_a);
+    free(out_b);
+    free(out_c);
+    free(copy);
+    cJSON_Delete(plain);
+    free(plain_out);
+    cJSON_Delete(prod);
+    free(cat);
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", dir);
+    return check_finish("openai_batch");
+}
