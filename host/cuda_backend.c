@@ -346,21 +346,19 @@ static int setup(cuda_backend *be, const blurb_model *m, const blurb_backend_opt
     if (rc < 0) return rc;
     rc = alloc_activations(be, err);
     if (rc < 0) return rc;
-    if (!be->invariant) {
-        be->ws_size = CUDA_GEMM_WORKSPACE;
-        CU_TRY(cudaMalloc(&be->ws, be->ws_size));
-    }
+    be->ws_size = CUDA_GEMM_WORKSPACE;
+    CU_TRY(cudaMalloc(&be->ws, be->ws_size));
 
     /* GEMM shapes; batch-invariant mode pins one algorithm each (cuda_gemm.c) */
     int m_ref = env_int("BLURB_CUDA_GEMM_MREF", 128);
     if (m_ref < 1) m_ref = 1;
     if (m_ref > be->tmax) m_ref = be->tmax;
     const int C = be->C, F = be->n_inner;
-    if ((rc = cuda_gemm_init(&be->g_qkv, "c_attn", be->lt, be->dt, 3 * C, C, 3 * C, m_ref, be->tmax, be->invariant, err)) < 0 ||
-        (rc = cuda_gemm_init(&be->g_proj, "attn.c_proj", be->lt, be->dt, C, C, C, m_ref, be->tmax, be->invariant, err)) < 0 ||
-        (rc = cuda_gemm_init(&be->g_fc, "mlp.c_fc", be->lt, be->dt, F, C, F, m_ref, be->tmax, be->invariant, err)) < 0 ||
-        (rc = cuda_gemm_init(&be->g_mlp, "mlp.c_proj", be->lt, be->dt, C, F, C, m_ref, be->tmax, be->invariant, err)) < 0 ||
-        (rc = cuda_gemm_init(&be->g_lm, "lm_head", be->lt, be->dt, be->V, C, be->Vpad, m_ref, be->tmax, be->invariant, err)) < 0)
+    if ((rc = cuda_gemm_init(&be->g_qkv, "c_attn", be->lt, be->dt, 3 * C, C, 3 * C, m_ref, be->tmax, be->invariant, be->ws_size, err)) < 0 ||
+        (rc = cuda_gemm_init(&be->g_proj, "attn.c_proj", be->lt, be->dt, C, C, C, m_ref, be->tmax, be->invariant, be->ws_size, err)) < 0 ||
+        (rc = cuda_gemm_init(&be->g_fc, "mlp.c_fc", be->lt, be->dt, F, C, F, m_ref, be->tmax, be->invariant, be->ws_size, err)) < 0 ||
+        (rc = cuda_gemm_init(&be->g_mlp, "mlp.c_proj", be->lt, be->dt, C, F, C, m_ref, be->tmax, be->invariant, be->ws_size, err)) < 0 ||
+        (rc = cuda_gemm_init(&be->g_lm, "lm_head", be->lt, be->dt, be->V, C, be->Vpad, m_ref, be->tmax, be->invariant, be->ws_size, err)) < 0)
         return rc;
 
     CU_TRY(blurb_k_attention_setup(be->hd, be->dt));

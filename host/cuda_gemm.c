@@ -71,7 +71,7 @@ static int heuristic(cuda_gemm *g, cublasLtHandle_t lt, int M, size_t max_ws, ui
 }
 
 int cuda_gemm_init(cuda_gemm *g, const char *name, cublasLtHandle_t lt, int dt, int N, int K,
-                   int ldd, int m_ref, int m_max, bool invariant, blurb_err *err) {
+                   int ldd, int m_ref, int m_max, bool invariant, size_t ws_size, blurb_err *err) {
     memset(g, 0, sizeof *g);
     g->name = name;
     g->N = N;
@@ -93,41 +93,52 @@ int cuda_gemm_init(cuda_gemm *g, const char *name, cublasLtHandle_t lt, int dt, 
         return 0;
     }
 
-    cublasLtMatmulHeuristicResult_t res[16];
+    /* First without workspace; if nothing qualifies, with workspace (still no
+     * reduction scheme and split-K 1: the workspace then serves the kernel's
+     * own staging, not a split of K). */
+    const size_t ws_try[2] = {0, ws_size};
     int got = 0;
-    int rc = heuristic(g, lt, m_ref, 0, CUBLASLT_REDUCTION_SCHEME_NONE, res, 16, &got, err);
-    if (rc < 0) return rc;
-    for (int i = 0; i < got; i++) {
-        if (res[i].state != CUBLAS_STATUS_SUCCESS || res[i].workspaceSize != 0) continue;
-        int32_t splitk = 0;
-        uint32_t red = 1;
-        size_t w;
-        if (cublasLtMatmulAlgoConfigGetAttribute(&res[i].algo, CUBLASLT_ALGO_CONFIG_SPLITK_NUM, &splitk,
-                                                 sizeof splitk, &w) != CUBLAS_STATUS_SUCCESS ||
-            cublasLtMatmulAlgoConfigGetAttribute(&res[i].algo, CUBLASLT_ALGO_CONFIG_REDUCTION_SCHEME, &red,
-                                                 sizeof red, &w) != CUBLAS_STATUS_SUCCESS)
-            continue;
-        if (splitk > 1 || red != CUBLASLT_REDUCTION_SCHEME_NONE) continue;
-        bool ok = true;
-        const int ms[2] = {1, m_max};
-        for (int j = 0; j < 2 && ok; j++) {
-            cublasLtMatmulHeuristicResult_t chk;
-            memset(&chk, 0, sizeof chk);
-            rc = set_m(g, ms[j], err);
-            if (rc < 0) return rc;
-            ok = cublasLtMatmulAlgoCheck(lt, g->op, g->a, g->b, g->d, g->d, &res[i].algo, &chk) ==
-                     CUBLAS_STATUS_SUCCESS &&
-                 chk.workspaceSize == 0;
+    for (int attempt = 0; attempt < 2; attempt++) {
+        if (attempt == 1 && ws_size == 0) break;
+        cublasLtMatmulHeuristicResult_t res[16];
+        int rc = heuristic(g, lt, m_ref, ws_try[attempt], CUBLASLT_REDUCTION_SCHEME_NONE, res, 16, &got, err);
+        if (rc < 0) return rc;
+        for (int i = 0; i < got; i++) {
+            if (res[i].state != CUBLAS_STATUS_SUCCESS || res[i].workspaceSize > ws_try[attempt]) continue;
+            int32_t splitk = 0;
+            uint32_t red = 1;
+            size_t w;
+            if (cublasLtMatmulAlgoConfigGetAttribute(&res[i].algo, CUBLASLT_ALGO_CONFIG_SPLITK_NUM, &splitk,
+                                                     sizeof splitk, &w) != CUBLAS_STATUS_SUCCESS ||
+                cublasLtMatmulAlgoConfigGetAttribute(&res[i].algo, CUBLASLT_ALGO_CONFIG_REDUCTION_SCHEME, &red,
+                                                     sizeof red, &w) != CUBLAS_STATUS_SUCCESS)
+                continue;
+            if (splitk > 1 || red != CUBLASLT_REDUCTION_SCHEME_NONE) continue;
+            bool ok = true;
+            size_t need_ws = res[i].workspaceSize;
+            const int ms[2] = {1, m_max};
+            for (int j = 0; j < 2 && ok; j++) {
+                cublasLtMatmulHeuristicResult_t chk;
+                memset(&chk, 0, sizeof chk);
+                rc = set_m(g, ms[j], err);
+                if (rc < 0) return rc;
+                ok = cublasLtMatmulAlgoCheck(lt, g->op, g->a, g->b, g->d, g->d, &res[i].algo, &chk) ==
+                         CUBLAS_STATUS_SUCCESS &&
+                     chk.workspaceSize <= ws_try[attempt];
+                if (ok && chk.workspaceSize > need_ws) need_ws = chk.workspaceSize;
+            }
+            if (!ok) continue;
+            g->algo = res[i].algo;
+            g->algo_ws = need_ws;
+            describe_algo(&g->algo, g->desc, sizeof g->desc, g->algo_ws);
+            return 0;
         }
-        if (!ok) continue;
-        g->algo = res[i].algo;
-        g->algo_ws = 0;
-        describe_algo(&g->algo, g->desc, sizeof g->desc, g->algo_ws);
-        return 0;
     }
     return blurb_seterr(err, BLURB_E_DEVICE,
-                        "cuBLASLt offers no split-K-free algorithm for the %s GEMM (N %d, K %d, M 1..%d) "
-                        "among %d candidates: run with batch invariance off", name, N, K, m_max, got);
+                        "cuBLASLt offers no algorithm without split-K for the %s GEMM (N %d, K %d, M 1..%d, "
+                        "%s inputs, fp32 output; %d candidates at M %d): use batch_invariant = false",
+                        name, N, K, m_max, dt == BLURB_DTYPE_F32 ? "fp32" : dt == BLURB_DTYPE_F16 ? "fp16" : "bf16",
+                        got, m_ref);
 }
 
 static int bucket_of(int M) {

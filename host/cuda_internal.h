@@ -64,10 +64,11 @@ typedef struct cuda_gemm {
 
 /* Creates the descriptors and, when invariant, pins the algorithm: cuBLASLt's
  * heuristic for M = m_ref restricted to no reduction scheme (no split-K) and no
- * workspace, keeping the first candidate with split-K 1 that cublasLtMatmulAlgoCheck
- * accepts for both M = 1 and M = m_max. */
+ * workspace (then, failing that, up to ws_size bytes), keeping the first
+ * candidate with split-K 1 that cublasLtMatmulAlgoCheck accepts for both M = 1
+ * and M = m_max. */
 int cuda_gemm_init(cuda_gemm *g, const char *name, cublasLtHandle_t lt, int dt, int N, int K,
-                   int ldd, int m_ref, int m_max, bool invariant, blurb_err *err);
+                   int ldd, int m_ref, int m_max, bool invariant, size_t ws_size, blurb_err *err);
 /* Enqueues Y = X . W^T for M rows on stream. */
 int cuda_gemm_run(cuda_gemm *g, cublasLtHandle_t lt, const void *W, const void *X, float *Y, int M,
                   void *ws, size_t ws_size, cudaStream_t stream, blurb_err *err);
