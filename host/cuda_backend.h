@@ -18,8 +18,15 @@ extern "C" {
  * cuBLASLt algorithms, and sizes the KV cache from the free device memory
  * into n_slots sequence slots (at most opts->max_slots when > 0). Fills the
  * blurb_backend fields ops, model, n_slots, n_ctx, vocab_size (host/backend.c
- * allocates slot_len and slot_tokens). Environment: BLURB_CUDA_GRAPHS=0
- * disables CUDA graphs for the decode step.
+ * allocates slot_len and slot_tokens).
+ * opts->batch_invariant (default true) pins one split-K-free cuBLASLt algorithm
+ * per GEMM shape for every batch size (host/cuda_gemm.c explains why that makes
+ * a row's logits independent of its batch); false lets cuBLASLt's heuristic
+ * choose per batch size, split-K included: faster at small batches, and a
+ * record's output may then change with what it is batched with.
+ * Environment (tuning, not semantics): BLURB_CUDA_GRAPHS=0 disables the CUDA
+ * graphs of the decode step; BLURB_CUDA_GEMM_MREF (default 128) is the batch
+ * size the pinned algorithms are chosen for.
  * Returns 0, BLURB_E_DEVICE (no device, CUDA or cuBLAS failure, message names
  * the call, file and line), BLURB_E_NOMEM (device memory), BLURB_E_UNSUPPORTED
  * (head_dim other than 32, 64, 128; n_embd > 12288; dtype) or BLURB_E_INVALID. */

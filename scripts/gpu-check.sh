@@ -41,6 +41,7 @@ nvcc=$(command -v nvcc || echo /usr/local/cuda/bin/nvcc)
 "$nvcc" --version | tail -n 2
 
 declare -a rows=()   # "name|status|seconds|note"
+fails=0
 add_row() { rows+=("$1|$2|$3|$4"); }
 
 # ---- 1. build --------------------------------------------------------------
@@ -64,17 +65,29 @@ if [ "$do_build" = 1 ]; then
     mkdir -p "$logdir"
     if cmake "${cfg[@]}" >"$logdir/configure.log" 2>&1 &&
        cmake --build "$build" -j "$(nproc)" >"$logdir/build.log" 2>&1; then
-        add_row "build (sm_90, Release)" PASS $(( $(date +%s) - t0 )) ""
+        add_row "build (sm_90, Release, -Werror)" PASS $(( $(date +%s) - t0 )) ""
     else
-        build_ok=0
         tail -n 40 "$logdir/configure.log" "$logdir/build.log" 2>/dev/null
-        add_row "build (sm_90, Release)" FAIL $(( $(date +%s) - t0 )) "see $logdir/build.log"
+        add_row "build (sm_90, Release, -Werror)" FAIL $(( $(date +%s) - t0 )) "see $logdir/build.log"
+        fails=$((fails + 1))
+        # A newer host compiler may warn where gcc 12 did not: build again with
+        # warnings silenced so that the GPU tests still run (the row above stays FAIL).
+        t0=$(date +%s)
+        build=$root/build-gpu-nowerror
+        cfg[3]=$build
+        if cmake "${cfg[@]}" -DCMAKE_C_FLAGS=-w "-DCMAKE_CUDA_FLAGS=-w -Xcompiler=-w" >"$logdir/configure-w.log" 2>&1 &&
+           cmake --build "$build" -j "$(nproc)" >"$logdir/build-w.log" 2>&1; then
+            add_row "build again, warnings off" PASS $(( $(date +%s) - t0 )) "tests below use this build"
+        else
+            build_ok=0
+            tail -n 40 "$logdir/build-w.log" 2>/dev/null
+            add_row "build again, warnings off" FAIL $(( $(date +%s) - t0 )) "see $logdir/build-w.log"
+        fi
     fi
 fi
 mkdir -p "$logdir"
 
 # ---- 2. GPU tests ----------------------------------------------------------
-fails=0
 if [ "$build_ok" = 1 ]; then
     for src in "$root"/tests/test_cuda_*.c; do
         name=$(basename "$src" .c)
