@@ -93,13 +93,6 @@ static int enqueue_model(cuda_backend *be, int M, int n_dec, int n_pre, int z_sp
                          be->ws, be->ws_size, s, err);
 }
 
-static void put_tile(int32_t *at, int tok, int nq, int slot, int pos0) {
-    at[0] = tok;
-    at[1] = nq;
-    at[2] = slot;
-    at[3] = pos0;
-}
-
 /* Captures the bucket's step into a graph and launches it. Returns 0, or 1
  * when capture is not possible here (the caller runs the step eagerly). */
 static int capture_and_launch(cuda_backend *be, int bi, int Mb, blurb_err *err) {
@@ -132,21 +125,11 @@ static int capture_and_launch(cuda_backend *be, int bi, int Mb, blurb_err *err) 
 
 /* Decode step of n <= tmax sequences, padded to a power-of-two bucket. */
 static int forward_decode_bucketed(cuda_backend *be, const blurb_chunk *chunks, int n, blurb_err *err) {
-    int bi = 0;
-    while ((1 << bi) < n) bi++;
-    const int Mb = 1 << bi, T = be->tmax;
     int32_t *hm = NULL;
     int rc = meta_acquire(be, &hm, err);
     if (rc < 0) return rc;
-    for (int i = 0; i < Mb; i++) {
-        const bool real = i < n;
-        const int slot = real ? chunks[i].slot : be->base.n_slots; /* padding: the spare slot, position 0 */
-        const int pos = real ? be->base.slot_len[slot] : 0;
-        hm[META_TOK(T) + i] = real ? chunks[i].tokens[0] : 0;
-        hm[META_SLOT(T) + i] = slot;
-        hm[META_POS(T) + i] = pos;
-        put_tile(hm + META_DEC(T) + 4 * i, i, 1, slot, pos);
-    }
+    const int bi = cuda_plan_decode(chunks, n, be->base.slot_len, be->base.n_slots, be->tmax, hm);
+    const int Mb = 1 << bi;
     if ((rc = meta_upload(be, err)) < 0) return rc;
     if (be->gstate[bi] == 2) {
         CU_TRY(cudaGraphLaunch(be->gexec[bi], be->stream));
@@ -178,47 +161,18 @@ int cuda_op_forward(blurb_backend *b, const blurb_chunk *chunks, int n_chunks, b
     if (rc < 0) return rc;
     if (decode && be->graphs && n_chunks <= be->tmax) return forward_decode_bucketed(be, chunks, n_chunks, err);
 
-    const int T = be->tmax, BQ = BLURB_ATT_PREFILL_BQ;
     int ci = 0, toff = 0;
     int64_t row_next = 0;
     while (ci < n_chunks) {
         int32_t *hm = NULL;
         if ((rc = meta_acquire(be, &hm, err)) < 0) return rc;
-        int M = 0, n_dec = 0, n_pre = 0, R = 0, maxpos = 0;
-        const int64_t row0 = row_next;
-        while (ci < n_chunks && M < T) {
-            const blurb_chunk *c = &chunks[ci];
-            const int take = c->n_tokens - toff < T - M ? c->n_tokens - toff : T - M;
-            const int p0 = b->slot_len[c->slot] + toff;
-            for (int t = 0; t < take; t++) {
-                hm[META_TOK(T) + M + t] = c->tokens[toff + t];
-                hm[META_SLOT(T) + M + t] = c->slot;
-                hm[META_POS(T) + M + t] = p0 + t;
-            }
-            if (take == 1) {
-                put_tile(hm + META_DEC(T) + 4 * n_dec++, M, 1, c->slot, p0);
-            } else {
-                for (int q0 = 0; q0 < take; q0 += BQ)
-                    put_tile(hm + META_PRE(T) + 4 * n_pre++, M + q0, take - q0 < BQ ? take - q0 : BQ, c->slot, p0 + q0);
-            }
-            if (all_logits) {
-                for (int t = 0; t < take; t++) hm[META_ROWS(T) + R++] = M + t;
-            } else if (toff + take == c->n_tokens) {
-                hm[META_ROWS(T) + R++] = M + take - 1;
-            }
-            if (p0 + take - 1 > maxpos) maxpos = p0 + take - 1;
-            M += take;
-            toff += take;
-            if (toff == c->n_tokens) {
-                ci++;
-                toff = 0;
-            }
-        }
+        cuda_plan p;
+        cuda_plan_next(chunks, n_chunks, b->slot_len, all_logits, be->tmax, &ci, &toff, hm, &p);
         if ((rc = meta_upload(be, err)) < 0) return rc;
-        const int z_splits = maxpos / BLURB_ATT_SPLIT + 1;
-        rc = enqueue_model(be, M, n_dec, n_pre, z_splits, R, all_logits, (int)row0, err);
+        rc = enqueue_model(be, p.M, p.n_dec, p.n_pre, p.maxpos / BLURB_ATT_SPLIT + 1, p.R, all_logits, (int)row_next,
+                           err);
         if (rc < 0) return rc;
-        row_next += R;
+        row_next += p.R;
     }
     return 0;
 }

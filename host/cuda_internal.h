@@ -145,6 +145,20 @@ typedef struct cuda_backend {
     unsigned char gstate[CUDA_GRAPH_BUCKETS]; /* 0 unseen, 1 ran eagerly, 2 captured, 3 capture failed */
 } cuda_backend;
 
+/* host/cuda_plan.c: one sub-batch of a forward, from chunk *ci token *toff on
+ * (both advanced), written into the metadata block hm (META_* layout for
+ * tmax): rows (token, slot, position), decode tiles for one-token pieces,
+ * prefill tiles of up to BLURB_ATT_PREFILL_BQ queries, and the output rows
+ * (every row with all_logits, else the last row of each chunk ending here). */
+typedef struct cuda_plan {
+    int M, n_dec, n_pre, R, maxpos;
+} cuda_plan;
+void cuda_plan_next(const blurb_chunk *chunks, int n_chunks, const int *slot_len, bool all_logits, int tmax,
+                    int *ci, int *toff, int32_t *hm, cuda_plan *p);
+/* A decode step of n <= tmax one-token chunks padded to the next power of two
+ * Mb with rows on spare_slot at position 0; returns log2(Mb). */
+int cuda_plan_decode(const blurb_chunk *chunks, int n, const int *slot_len, int spare_slot, int tmax, int32_t *hm);
+
 /* host/cuda_forward.c */
 int cuda_op_forward(blurb_backend *b, const blurb_chunk *chunks, int n_chunks, bool all_logits,
                     blurb_err *err);
