@@ -11,6 +11,13 @@
 # script is for a GPU machine), 1 otherwise.
 #
 #   scripts/gpu-check.sh [--no-bench] [--no-build]
+#
+# Before copying the tree to a GPU host without a registry: run
+# scripts/fetch-deps.sh here (or scripts/fetch-deps.sh --stamp when .deps/
+# exists) so that .deps/ holds cJSON/PCRE2 and the commit, and copy .deps/
+# along (it is git-ignored). Environment knobs the tests and benchmark honour:
+# BLURB_CUDA_GRAPHS=0 (no CUDA graphs), BLURB_CUDA_GEMM_MREF=N (batch size the
+# pinned GEMM algorithms are chosen for, default 128).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
