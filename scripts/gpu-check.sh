@@ -2,7 +2,10 @@
 # The CUDA backend's checks on a machine with a GPU, in under 5 minutes:
 #   1. build for sm_90 (Release, CUDA on; cJSON/PCRE2 from .deps/ when the
 #      system lacks them: see scripts/fetch-deps.sh),
-#   2. run every GPU test (tests/test_cuda_*),
+#   2. run every GPU test (tests/test_cuda_*), and, when this build has the
+#      `blurb generate` command, the sample catalog (100 products) in fp32
+#      greedy on cpu and cuda (same text) and in bf16 sampled at --batch 1 and
+#      64 (same bytes),
 #   3. compute-sanitizer memcheck on a short run (bench_cuda_decode --smoke),
 #      saying so visibly when the tool is missing or the host refuses it,
 #   4. the benchmark (gpt2 shape at batch 1, 64, 1024; gpt2-xl shape at 512),
@@ -117,6 +120,42 @@ if [ "$build_ok" = 1 ]; then
     done
 else
     fails=$((fails + 1))
+fi
+
+# ---- 2b. blurb generate on the sample catalog (when the command exists) ------
+cli="$build/blurb"
+if [ "$build_ok" = 1 ] && [ -x "$cli" ] && "$cli" generate --help >/dev/null 2>&1; then
+    cat_in="$logdir/catalog100.jsonl"
+    head -n 100 "$root/tests/data/myntra_sample.jsonl" >"$cat_in"
+    gen() { timeout 300 "$cli" generate --quiet --input "$cat_in" --max-new-tokens 48 "$@"; }
+    strip_lp() { sed -E 's/"mean_logprob": *[^,}]*//' "$1"; }
+    # fp32 greedy: the same text as the CPU backend (log-probs differ in the last bits, so they are left out)
+    t0=$(date +%s)
+    if gen --backend cpu --temperature 0 --output "$logdir/gen_cpu.jsonl" 2>"$logdir/gen_cpu.err" &&
+       gen --backend cuda --dtype fp32 --temperature 0 --output "$logdir/gen_cuda_fp32.jsonl" 2>"$logdir/gen_cuda_fp32.err"; then
+        if cmp -s <(strip_lp "$logdir/gen_cpu.jsonl") <(strip_lp "$logdir/gen_cuda_fp32.jsonl"); then
+            add_row "generate fp32 greedy cuda == cpu" PASS $(( $(date +%s) - t0 )) "100 products"
+        else
+            add_row "generate fp32 greedy cuda == cpu" FAIL $(( $(date +%s) - t0 )) \
+                "$(diff <(strip_lp "$logdir/gen_cpu.jsonl") <(strip_lp "$logdir/gen_cuda_fp32.jsonl") | grep -c '^<') lines differ"
+            fails=$((fails + 1))
+        fi
+    else
+        add_row "generate fp32 greedy cuda == cpu" FAIL $(( $(date +%s) - t0 )) "$(cat "$logdir/gen_cpu.err" "$logdir/gen_cuda_fp32.err" 2>/dev/null | tail -n1 | cut -c1-100)"
+        fails=$((fails + 1))
+    fi
+    # bf16 sampled: byte-identical output at --batch 1 and 64
+    t0=$(date +%s)
+    if gen --backend cuda --batch 1 --output "$logdir/gen_b1.jsonl" 2>"$logdir/gen_b1.err" &&
+       gen --backend cuda --batch 64 --output "$logdir/gen_b64.jsonl" 2>"$logdir/gen_b64.err" &&
+       cmp -s "$logdir/gen_b1.jsonl" "$logdir/gen_b64.jsonl"; then
+        add_row "generate bf16 sampled batch 1 == 64" PASS $(( $(date +%s) - t0 )) "byte-identical output"
+    else
+        add_row "generate bf16 sampled batch 1 == 64" FAIL $(( $(date +%s) - t0 )) "see $logdir/gen_b*.{jsonl,err}"
+        fails=$((fails + 1))
+    fi
+else
+    add_row "blurb generate" "NOT RUN" 0 "no 'blurb generate' in this build"
 fi
 
 # ---- 3. compute-sanitizer memcheck -----------------------------------------
