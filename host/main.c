@@ -13,6 +13,7 @@ struct command {
 static const struct command commands[] = {
     /* Subcommands register here as they land. */
     {"info", cli_info, "print a model's config, parameter count, dtypes and bytes"},
+    {"bench", cli_bench, "measure generation throughput and the roofline (random or real weights)"},
     {NULL, NULL, NULL},
 };
 
