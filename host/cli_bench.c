@@ -587,6 +587,7 @@ static int run_case(const bench_opts *o, const run_env *env, int batch, bool *he
         cJSON_AddNumberToObject(j, "flop_per_s", flops / res.total_s);
         NUM_OR_NULL("roofline_s", roof, roof_s);
         NUM_OR_NULL("roofline_pct", roof, roof_pct);
+        NUM_OR_NULL("decode_roofline_s", roof, roof_dec_s);
         NUM_OR_NULL("decode_roofline_pct", !isnan(roof_dec_pct), roof_dec_pct);
         NUM_OR_NULL("peak_bw_bytes_s", env->bw > 0.0, env->bw);
         NUM_OR_NULL("peak_flop_s", env->peak > 0.0, env->peak);

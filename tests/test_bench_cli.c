@@ -127,6 +127,7 @@ int main(void) {
             CHECK(num(j, "step_ms_median") > 0.0);
             /* The CPU has no measured peaks: the roofline figures are null, not zero. */
             CHECK(is_null(j, "roofline_pct") && is_null(j, "roofline_s") && is_null(j, "decode_roofline_pct"));
+            CHECK(is_null(j, "decode_roofline_s"));
             CHECK(is_null(j, "peak_bw_bytes_s") && is_null(j, "peak_flop_s") && is_null(j, "peak_mem_bytes"));
             CHECK(cJSON_IsString(cJSON_GetObjectItemCaseSensitive(j, "commit")));
             CHECK(strlen(str(j, "date")) == 20);
