@@ -13,6 +13,8 @@ struct command {
 static const struct command commands[] = {
     /* Subcommands register here as they land. */
     {"info", cli_info, "print a model's config, parameter count, dtypes and bytes"},
+    {"tokenize", cli_tokenize, "print the token ids of a text (stdin or --text)"},
+    {"detokenize", cli_detokenize, "print the text of token ids (stdin or --ids)"},
     {"bench", cli_bench, "measure generation throughput and the roofline (random or real weights)"},
     {NULL, NULL, NULL},
 };
