@@ -36,6 +36,8 @@ for path in paths:
             if not line:
                 continue
             r = json.loads(line)
+            if "batch" not in r:  # end-to-end rows (bench_generate.sh) have no batch size
+                continue
             key = (r["system"], r["model"].rstrip("/").rsplit("/", 1)[-1], r["dtype"])
             series.setdefault(key, {})[r["batch"]] = r["gen_tok_s"]
             devices.add(r["device"])

@@ -61,6 +61,8 @@ def main():
     if not rows:
         sys.exit("summarize: no results in %s" % ", ".join(a.files))
 
+    e2e = [r for r in rows if r.get("system") == "blurb-generate"]
+    rows = [r for r in rows if r.get("system") != "blurb-generate"]
     cases = {}
     order = []
     for r in rows:
@@ -72,6 +74,20 @@ def main():
     model_rank = {"gpt2": 0, "gpt2-medium": 1, "gpt2-large": 2, "gpt2-xl": 3}
     order.sort(key=lambda k: (model_rank.get(k[0], 9), k[0], k[1], k[2], k[3]))
 
+    if e2e:
+        print("End to end, `blurb generate` on the sample catalog (bench/bench_generate.sh):")
+        print()
+        print("| backend | records | generated tokens | wall s | records/s | generated tok/s | job s "
+              "| job records/s | job generated tok/s |")
+        print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+        for r in e2e:
+            print("| %s | %d | %d | %.2f | %.2f | %s | %s | %s | %s |" % (
+                r["backend"], r["records"], r["generated_tokens"], r["wall_s"], r["records_per_s"],
+                fmt(r["gen_tok_s"], ",.0f"), fmt(r.get("job_s"), ".2f"), fmt(r.get("job_records_per_s"), ".2f"),
+                fmt(r.get("job_gen_tok_s"), ",.0f")))
+        print()
+    if not rows:
+        return 0
     blurb_rows = [r for r in rows if r["system"] == "blurb"]
     head = blurb_rows[0] if blurb_rows else rows[0]
     print("Device: %s. blurb commit %s, %s. Prompt %d + %d new tokens, temperature %g, top-k %d, top-p %g."
