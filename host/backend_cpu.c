@@ -40,6 +40,9 @@
 /* Most KV cache bytes the backend reserves when max_slots is 0 (its choice). */
 #define DEFAULT_KV_BUDGET ((size_t)2 << 30)
 #define DEFAULT_MAX_SLOTS 64
+/* Below these sizes a step runs on one thread (multiply-adds, elements). */
+#define PARALLEL_MIN_MACS (1 << 17)
+#define PARALLEL_MIN_ELEMS (1 << 14)
 
 /* A weight matrix W of the product y = x . W, x [rows, K], y [rows, N], stored
  * as ceil(N / PANEL) panels of [K][PANEL] floats: panel p holds output columns
@@ -240,64 +243,100 @@ typedef float vec8 __attribute__((vector_size(32)));
 
 /* Vectors are never passed by value: that would tie the ABI to AVX. */
 #define LOAD8(v, p) memcpy(&(v), (p), sizeof(vec8))
+#define STORE8(p, v) memcpy((p), &(v), sizeof(vec8))
 
-/* Stores the first `cols` columns of acc (+ bias) at y. */
-static inline void store_row(float *y, const vec8 acc[2], const float *bias, int cols) {
-    float v[PANEL];
-    memcpy(v, acc, sizeof v);
-    for (int c = 0; c < cols; c++) y[c] = bias ? v[c] + bias[c] : v[c];
+/* What a matrix product does with each finished sum s (bias b added first,
+ * as HF's Conv1D does): store it, store its GELU, or add it to y (residual). */
+typedef enum epilogue { EPI_STORE, EPI_GELU, EPI_RESIDUAL } epilogue;
+
+/* tanh GELU as GPT-2 was trained with (HF NewGELUActivation, "gelu_new"):
+ * 0.5 x (1 + tanh(u)), u = sqrt(2/pi) (x + 0.044715 x^3). Computed through the
+ * identity 0.5 (1 + tanh(u)) = 1 / (1 + exp(-2u)): the same function, without
+ * the cancellation of 1 + tanh(u) for negative u, and expf is several times
+ * cheaper than tanhf (which took a third of a prefill's time). */
+static inline float gelu(float x) {
+    const float u = 0.7978845608028654f * (x + 0.044715f * x * x * x); /* sqrt(2 / pi) */
+    return x / (1.0f + expf(-2.0f * u));
 }
+
+/* Finishes the first `cols` of a row's PANEL sums into y. */
+static inline void store_row(float *y, const float *sum, const float *bias, int cols, epilogue epi) {
+    for (int c = 0; c < cols; c++) {
+        const float v = bias ? sum[c] + bias[c] : sum[c];
+        y[c] = epi == EPI_GELU ? gelu(v) : epi == EPI_RESIDUAL ? y[c] + v : v;
+    }
+}
+
+/* Kernels are inlined into each clone of matmul (see WIDE_CLONES). */
+#if defined(__GNUC__)
+#define KERNEL static inline __attribute__((always_inline))
+#else
+#define KERNEL static inline
+#endif
 
 /* y[r][c] = bias[c] + sum_k x[r][k] * panel[k][c] for TILE_ROWS rows and the
  * first `cols` of the PANEL columns of one panel. Each sum runs k = 0..K-1 in
  * order, one multiply then one add per term; tile_1 below does the same for a
  * single row, so a row's values do not depend on the rows computed beside it.
- * The accumulators are named variables so that they live in registers. */
-static inline void tile_4(const float *x, size_t ldx, const float *panel, int K, const float *bias, float *y,
-                          size_t ldy, int cols) {
+ * The accumulators are plain named variables (no arrays, no address taken)
+ * so that they stay in registers, also in sanitizer builds. */
+KERNEL void tile_4(const float *x, size_t ldx, const float *panel, int K, const float *bias, float *y, size_t ldy,
+                   int cols, epilogue epi) {
     const float *x0 = x, *x1 = x + ldx, *x2 = x + 2 * ldx, *x3 = x + 3 * ldx;
-    vec8 a0[2] = {{0}}, a1[2] = {{0}}, a2[2] = {{0}}, a3[2] = {{0}};
+    vec8 a0l = {0}, a0h = {0}, a1l = {0}, a1h = {0}, a2l = {0}, a2h = {0}, a3l = {0}, a3h = {0};
     for (int k = 0; k < K; k++) {
-        vec8 w0, w1;
-        LOAD8(w0, panel + (size_t)k * PANEL);
-        LOAD8(w1, panel + (size_t)k * PANEL + 8);
-        a0[0] += x0[k] * w0;
-        a0[1] += x0[k] * w1;
-        a1[0] += x1[k] * w0;
-        a1[1] += x1[k] * w1;
-        a2[0] += x2[k] * w0;
-        a2[1] += x2[k] * w1;
-        a3[0] += x3[k] * w0;
-        a3[1] += x3[k] * w1;
+        vec8 wl, wh; /* columns 0-7 and 8-15 of row k of the panel */
+        LOAD8(wl, panel + (size_t)k * PANEL);
+        LOAD8(wh, panel + (size_t)k * PANEL + 8);
+        a0l += x0[k] * wl;
+        a0h += x0[k] * wh;
+        a1l += x1[k] * wl;
+        a1h += x1[k] * wh;
+        a2l += x2[k] * wl;
+        a2h += x2[k] * wh;
+        a3l += x3[k] * wl;
+        a3h += x3[k] * wh;
     }
-    store_row(y, a0, bias, cols);
-    store_row(y + ldy, a1, bias, cols);
-    store_row(y + 2 * ldy, a2, bias, cols);
-    store_row(y + 3 * ldy, a3, bias, cols);
+    float sum[TILE_ROWS][PANEL];
+    STORE8(sum[0], a0l);
+    STORE8(sum[0] + 8, a0h);
+    STORE8(sum[1], a1l);
+    STORE8(sum[1] + 8, a1h);
+    STORE8(sum[2], a2l);
+    STORE8(sum[2] + 8, a2h);
+    STORE8(sum[3], a3l);
+    STORE8(sum[3] + 8, a3h);
+    for (int r = 0; r < TILE_ROWS; r++) store_row(y + (size_t)r * ldy, sum[r], bias, cols, epi);
 }
 
-static inline void tile_1(const float *x, const float *panel, int K, const float *bias, float *y, int cols) {
-    vec8 a[2] = {{0}};
+KERNEL void tile_1(const float *x, const float *panel, int K, const float *bias, float *y, int cols, epilogue epi) {
+    vec8 al = {0}, ah = {0};
     for (int k = 0; k < K; k++) {
-        vec8 w0, w1;
-        LOAD8(w0, panel + (size_t)k * PANEL);
-        LOAD8(w1, panel + (size_t)k * PANEL + 8);
-        a[0] += x[k] * w0;
-        a[1] += x[k] * w1;
+        vec8 wl, wh;
+        LOAD8(wl, panel + (size_t)k * PANEL);
+        LOAD8(wh, panel + (size_t)k * PANEL + 8);
+        al += x[k] * wl;
+        ah += x[k] * wh;
     }
-    store_row(y, a, bias, cols);
+    float sum[PANEL];
+    STORE8(sum, al);
+    STORE8(sum + 8, ah);
+    store_row(y, sum, bias, cols, epi);
 }
 
-/* y [T, N] = x [T, K] . W + bias (bias [N] or NULL). Parallel over blocks of
- * rows times blocks of panels; a panel stays in cache while it serves every
- * row of its block. */
+/* y [T, N] = epi(x [T, K] . W + bias) (bias [N] or NULL). Parallel over
+ * blocks of rows times blocks of panels; a panel stays in cache while it
+ * serves every row of its block. Small products run on one thread: waking
+ * the team would cost more than it saves. */
 WIDE_CLONES
-static void matmul(float *y, const float *x, const packed_matrix *W, const float *bias, int T, int nt) {
+static void matmul(float *y, const float *x, const packed_matrix *W, const float *bias, int T, epilogue epi, int nt) {
     const int K = W->K, N = W->N;
     const int row_blocks = (T + ROW_BLOCK - 1) / ROW_BLOCK;
     const int col_blocks = (W->n_panels + PANELS_PER_BLOCK - 1) / PANELS_PER_BLOCK;
+    const bool parallel = (double)T * K * N >= PARALLEL_MIN_MACS;
     (void)nt;
-    OMP("omp parallel for collapse(2) schedule(static) num_threads(nt)")
+    (void)parallel;
+    OMP("omp parallel for collapse(2) schedule(static) num_threads(nt) if(parallel)")
     for (int rb = 0; rb < row_blocks; rb++) {
         for (int cb = 0; cb < col_blocks; cb++) {
             const int r_end = rb * ROW_BLOCK + ROW_BLOCK < T ? rb * ROW_BLOCK + ROW_BLOCK : T;
@@ -310,9 +349,9 @@ static void matmul(float *y, const float *x, const packed_matrix *W, const float
                 int r = rb * ROW_BLOCK;
                 for (; r + TILE_ROWS <= r_end; r += TILE_ROWS)
                     tile_4(x + (size_t)r * (size_t)K, (size_t)K, panel, K, b, y + (size_t)r * (size_t)N + (size_t)c0,
-                           (size_t)N, cols);
+                           (size_t)N, cols, epi);
                 for (; r < r_end; r++)
-                    tile_1(x + (size_t)r * (size_t)K, panel, K, b, y + (size_t)r * (size_t)N + (size_t)c0, cols);
+                    tile_1(x + (size_t)r * (size_t)K, panel, K, b, y + (size_t)r * (size_t)N + (size_t)c0, cols, epi);
             }
         }
     }
@@ -335,37 +374,17 @@ static void layer_norm_row(float *out, const float *x, const float *w, const flo
 }
 
 static void layer_norm(float *out, const float *x, const float *w, const float *b, int T, int C, float eps, int nt) {
+    const bool parallel = (double)T * C >= PARALLEL_MIN_ELEMS;
     (void)nt;
-    OMP("omp parallel for schedule(static) num_threads(nt)")
+    (void)parallel;
+    OMP("omp parallel for schedule(static) num_threads(nt) if(parallel)")
     for (int t = 0; t < T; t++)
         layer_norm_row(out + (size_t)t * (size_t)C, x + (size_t)t * (size_t)C, w, b, C, eps);
 }
 
-/* tanh GELU as GPT-2 was trained with (HF NewGELUActivation, "gelu_new"):
- * 0.5 x (1 + tanh(u)), u = sqrt(2/pi) (x + 0.044715 x^3). Computed through the
- * identity 0.5 (1 + tanh(u)) = 1 / (1 + exp(-2u)): the same function, without
- * the cancellation of 1 + tanh(u) for negative u, and expf is several times
- * cheaper than tanhf (which is a third of a prefill's time otherwise). */
-static void gelu(float *v, size_t n, int nt) {
-    const float k = 0.7978845608028654f; /* sqrt(2 / pi) */
-    (void)nt;
-    OMP("omp parallel for schedule(static) num_threads(nt)")
-    for (size_t i = 0; i < n; i++) {
-        const float x = v[i];
-        const float u = k * (x + 0.044715f * x * x * x);
-        v[i] = x / (1.0f + expf(-2.0f * u));
-    }
-}
-
-static void add_inplace(float *x, const float *d, size_t n, int nt) {
-    (void)nt;
-    OMP("omp parallel for schedule(static) num_threads(nt)")
-    for (size_t i = 0; i < n; i++) x[i] += d[i];
-}
-
 /* Dot product with 8 partial sums (lane i takes k = i, i+8, ...) combined in
  * a fixed tree, then the tail: vectorised and still one fixed order. */
-static inline float dot8(const float *a, const float *b, int n) {
+KERNEL float dot8(const float *a, const float *b, int n) {
     vec8 acc = {0};
     int k = 0;
     for (; k + 8 <= n; k += 8) {
@@ -394,8 +413,13 @@ static void attention(cpu_backend *cb, int layer, int T) {
     /* HF divides by sqrt(head_dim) and then by (layer + 1), as two divisions. */
     const float sqrt_hd = sqrtf((float)hd);
     const float layer_div = (float)(layer + 1);
+    double work = 0; /* multiply-adds: two per cached position and channel */
+    for (int t = 0; t < T; t++) work += 2.0 * (cb->row_pos[t] + 1) * C;
+    const bool parallel = work >= PARALLEL_MIN_MACS;
     (void)nt;
-    OMP("omp parallel for collapse(2) schedule(static) num_threads(nt)")
+    (void)parallel;
+    /* Dynamic: rows of a ragged batch attend over very different lengths. */
+    OMP("omp parallel for collapse(2) schedule(dynamic, 4) num_threads(nt) if(parallel)")
     for (int t = 0; t < T; t++) {
         for (int h = 0; h < H; h++) {
             float *s = cb->scores + (size_t)thread_id() * (size_t)c->n_ctx;
@@ -483,7 +507,9 @@ static int cpu_forward(blurb_backend *be, const blurb_chunk *chunks, int n_chunk
     }
     const int rows = (int)T;
 
-    OMP("omp parallel for schedule(static) num_threads(nt)")
+    const bool parallel = (double)T * C >= PARALLEL_MIN_ELEMS;
+    (void)parallel;
+    OMP("omp parallel for schedule(static) num_threads(nt) if(parallel)")
     for (int t = 0; t < rows; t++) {
         const float *te = cb->wte + (size_t)cb->row_tok[t] * (size_t)C;
         const float *pe = cb->wpe + (size_t)cb->row_pos[t] * (size_t)C;
@@ -491,11 +517,10 @@ static int cpu_forward(blurb_backend *be, const blurb_chunk *chunks, int n_chunk
         for (int i = 0; i < C; i++) x[i] = te[i] + pe[i];
     }
 
-    const size_t TC = T * (size_t)C;
     for (int l = 0; l < c->n_layer; l++) {
         const cpu_layer *L = &cb->layers[l];
         layer_norm(cb->h, cb->x, L->ln_1_w, L->ln_1_b, rows, C, c->layer_norm_epsilon, nt);
-        matmul(cb->qkv, cb->h, &L->c_attn, L->c_attn_b, rows, nt);
+        matmul(cb->qkv, cb->h, &L->c_attn, L->c_attn_b, rows, EPI_STORE, nt);
         for (int t = 0; t < rows; t++) {
             const float *q = cb->qkv + (size_t)t * 3 * (size_t)C;
             const size_t at = (size_t)cb->row_pos[t] * (size_t)C;
@@ -503,21 +528,18 @@ static int cpu_forward(blurb_backend *be, const blurb_chunk *chunks, int n_chunk
             memcpy(kv_at(cb, cb->row_slot[t], l, 1) + at, q + 2 * C, (size_t)C * sizeof(float));
         }
         attention(cb, l, rows);
-        matmul(cb->h, cb->att, &L->attn_proj, L->attn_proj_b, rows, nt);
-        add_inplace(cb->x, cb->h, TC, nt);
+        matmul(cb->x, cb->att, &L->attn_proj, L->attn_proj_b, rows, EPI_RESIDUAL, nt);
         layer_norm(cb->h, cb->x, L->ln_2_w, L->ln_2_b, rows, C, c->layer_norm_epsilon, nt);
-        matmul(cb->mlp, cb->h, &L->c_fc, L->c_fc_b, rows, nt);
-        gelu(cb->mlp, T * (size_t)c->n_inner, nt);
-        matmul(cb->h, cb->mlp, &L->mlp_proj, L->mlp_proj_b, rows, nt);
-        add_inplace(cb->x, cb->h, TC, nt);
+        matmul(cb->mlp, cb->h, &L->c_fc, L->c_fc_b, rows, EPI_GELU, nt);
+        matmul(cb->x, cb->mlp, &L->mlp_proj, L->mlp_proj_b, rows, EPI_RESIDUAL, nt);
     }
 
     /* ln_f and the LM head only for the rows whose logits are wanted. */
-    OMP("omp parallel for schedule(static) num_threads(nt)")
+    OMP("omp parallel for schedule(static) num_threads(nt) if(n_out * (size_t)C >= PARALLEL_MIN_ELEMS)")
     for (int i = 0; i < (int)n_out; i++)
         layer_norm_row(cb->out_h + (size_t)i * (size_t)C, cb->x + (size_t)cb->out_src[i] * (size_t)C,
                        cb->ln_f_w, cb->ln_f_b, C, c->layer_norm_epsilon);
-    matmul(cb->logits, cb->out_h, &cb->lm_head, NULL, (int)n_out, nt);
+    matmul(cb->logits, cb->out_h, &cb->lm_head, NULL, (int)n_out, EPI_STORE, nt);
     return 0;
 }
 

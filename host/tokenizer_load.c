@@ -10,6 +10,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "blurb/utf8.h"
 #include "read_file.h"
 #include "tokenizer_internal.h"
 
@@ -86,6 +87,29 @@ const tok_merge_entry *tok_merge_find(const blurb_tokenizer *tok, int32_t a, int
         if (e->key == UINT64_MAX) return NULL;
         i = (i + 1) & tok->merges.mask;
     }
+}
+
+/* A token or text quoted in an error message: at most 64 bytes, cut at a
+ * character boundary, bytes that are not UTF-8 shown as '?', so that messages
+ * (which end up in job error records) stay valid UTF-8. */
+typedef struct shown_text {
+    char s[72];
+} shown_text;
+
+static shown_text shown(const char *text, size_t n) {
+    shown_text o;
+    size_t k = 0, i = 0;
+    while (i < n) {
+        size_t c = blurb_utf8_char_len((const unsigned char *)text + i, n - i);
+        if (c == 0) c = 1;
+        if (k + c > 64) break;
+        if (c == 1 && (unsigned char)text[i] >= 0x80) o.s[k++] = '?';
+        else memcpy(o.s + k, text + i, c), k += c;
+        i += c;
+    }
+    if (i < n) memcpy(o.s + k, "...", 3), k += 3;
+    o.s[k] = '\0';
+    return o;
 }
 
 /* ---- file helpers ------------------------------------------------------------- */
@@ -182,7 +206,7 @@ static bool json_id(const cJSON *j, int32_t *out) {
 }
 
 /* Reads a vocab object {"token": id, ...} (encoder.json, or model.vocab of
- * tokenizer.json); extra_eot reserves one more id for an added <|endoftext|>. */
+ * tokenizer.json); extra (0 or 1) reserves an id for an added <|endoftext|>. */
 static int builder_vocab(tok_builder *b, const cJSON *vocab, int32_t extra, blurb_err *err) {
     if (!cJSON_IsObject(vocab))
         return blurb_seterr(err, BLURB_E_FORMAT, "%s: the vocabulary is not a JSON object", b->path);
@@ -201,20 +225,20 @@ static int builder_vocab(tok_builder *b, const cJSON *vocab, int32_t extra, blur
         const char *key = it->string;
         int32_t id;
         if (!key || !json_id(it, &id))
-            return blurb_seterr(err, BLURB_E_FORMAT, "%s: vocabulary entry '%.64s' has no valid id", b->path,
-                                key ? key : "");
+            return blurb_seterr(err, BLURB_E_FORMAT, "%s: vocabulary entry '%s' has no valid id", b->path,
+                                shown(key ? key : "", key ? strlen(key) : 0).s);
         size_t klen = strlen(key);
         if (klen >= sizeof buf)
-            return blurb_seterr(err, BLURB_E_FORMAT, "%s: token '%.64s...' is longer than %zu bytes", b->path,
-                                key, sizeof buf - 1);
+            return blurb_seterr(err, BLURB_E_FORMAT, "%s: token '%s' is longer than %zu bytes", b->path,
+                                shown(key, klen).s, sizeof buf - 1);
         long n = bytes_from_alphabet(key, klen, buf);
         if (n < 0)
             return blurb_seterr(err, BLURB_E_FORMAT,
-                                "%s: token '%.64s' (id %d) is not in the GPT-2 byte-level alphabet", b->path,
-                                key, (int)id);
+                                "%s: token '%s' (id %d) is not in the GPT-2 byte-level alphabet", b->path,
+                                shown(key, klen).s, (int)id);
         if (n == 0) return blurb_seterr(err, BLURB_E_FORMAT, "%s: empty token string", b->path);
         char what[96];
-        snprintf(what, sizeof what, "token '%.64s'", key);
+        snprintf(what, sizeof what, "token '%s'", shown(key, klen).s);
         int rc = builder_set(b, id, buf, (size_t)n, what, err);
         if (rc) return rc;
     }
@@ -293,8 +317,8 @@ static int merge_add(blurb_tokenizer *tok, uint32_t rank, const char *a, size_t 
     int32_t ib = tok_vocab_find(tok, buf + na, (size_t)nb);
     int32_t im = tok_vocab_find(tok, buf, (size_t)(na + nb));
     if (ia < 0 || ib < 0 || im < 0)
-        return blurb_seterr(err, BLURB_E_FORMAT, "%s: %s: merge '%.*s %.*s' uses a token not in the vocabulary",
-                            path, where, (int)(alen > 64 ? 64 : alen), a, (int)(blen > 64 ? 64 : blen), b);
+        return blurb_seterr(err, BLURB_E_FORMAT, "%s: %s: merge '%s %s' uses a token not in the vocabulary",
+                            path, where, shown(a, alen).s, shown(b, blen).s);
     if (tok->merges.count + 1 > tok->merges.mask / 2 || rank >= tok->merges.n_ranks)
         return blurb_seterr(err, BLURB_E_FORMAT, "%s: more merges than counted", path);
     uint64_t key = (uint64_t)(uint32_t)ia << 32 | (uint32_t)ib;
@@ -489,8 +513,8 @@ static int hf_added_tokens(const cJSON *root, const cJSON *vocab, const char *pa
             return blurb_seterr(err, BLURB_E_FORMAT, "%s: added_tokens[%d] lacks content or a valid id", path, idx);
         if (strcmp(content->valuestring, EOT_TEXT) != 0)
             return blurb_seterr(err, BLURB_E_UNSUPPORTED,
-                                "%s: added token '%.64s' (id %d) is not supported (only <|endoftext|>)", path,
-                                content->valuestring, (int)id);
+                                "%s: added token '%s' (id %d) is not supported (only <|endoftext|>)", path,
+                                shown(content->valuestring, strlen(content->valuestring)).s, (int)id);
         const cJSON *in_vocab = cJSON_GetObjectItemCaseSensitive(vocab, EOT_TEXT);
         if (in_vocab) {
             if (!json_id(in_vocab, &vid) || vid != id)

@@ -10,6 +10,7 @@
 #include <cjson/cJSON.h>
 
 #include "blurb/tokenizer.h"
+#include "blurb/utf8.h"
 #include "check.h"
 #include "tokenizer_golden_read.h"
 
@@ -320,6 +321,24 @@ int main(void) {
         write_json(root);
         cJSON_Delete(root);
         expect_fail(50257, bad[i].code, bad[i].needle);
+    }
+    /* A long quoted token is cut at a character boundary: messages stay UTF-8. */
+    {
+        cJSON *root = cJSON_Duplicate(base, 1);
+        char content[128] = "";
+        for (int i = 0; i < 30; i++) strcat(content, "\xE6\x97\xA5");
+        cJSON *added = cJSON_CreateArray();
+        cJSON *t = cJSON_CreateObject();
+        cJSON_AddNumberToObject(t, "id", 50257);
+        cJSON_AddStringToObject(t, "content", content);
+        cJSON_AddItemToArray(added, t);
+        cJSON_ReplaceItemInObject(root, "added_tokens", added);
+        write_json(root);
+        cJSON_Delete(root);
+        blurb_tokenizer *none = NULL;
+        CHECK(load_tmp(50257, &none, &err) == BLURB_E_UNSUPPORTED);
+        CHECKF(blurb_utf8_valid(err.msg, strlen(err.msg), NULL) && strstr(err.msg, "\xA5...' (id 50257)"), "%s",
+               err.msg);
     }
     cJSON_Delete(base);
     spit(in_tmp("tokenizer.json"), "{\"model\": {\"vocab\": {");
