@@ -23,7 +23,6 @@ case on stdout (bench/baseline_common.py), progress on stderr.
 Needs torch with CUDA; nothing is downloaded."""
 
 import math
-import statistics
 import sys
 
 from baseline_common import EOS, SHAPES, VOCAB_SIZE, parse_args, record
@@ -104,9 +103,8 @@ def main():
         choice = torch.argmax(probs / race, dim=-1, keepdim=True)
         return idx.gather(-1, choice).squeeze(-1)
 
-    results = []
-    for batch in args.batches:
-        B = batch
+    def run_case(B):
+        """Every run of one batch size; its state is freed when this returns."""
         # Static state the graph reads and writes: caches, last token, position.
         k_cache = [torch.zeros(B, n_head, n_ctx, head_dim, device=dev, dtype=dtype) for _ in range(n_layer)]
         v_cache = [torch.zeros(B, n_head, n_ctx, head_dim, device=dev, dtype=dtype) for _ in range(n_layer)]
@@ -159,23 +157,25 @@ def main():
 
         # Capture: warm up on a side stream (cuBLAS handles, SDPA kernel
         # choice), then record one decode step. The warm-up steps write the
-        # caches; the prefill of every run rewrites what they touched.
+        # caches and `out` at positions a run rewrites before reading them
+        # (at most new_tokens - 1 steps, so they stay inside both).
+        n_steps = args.new_tokens - 1
+        graph = None
         torch.cuda.synchronize()
         with torch.no_grad():
             prefill(prompt)
-            side = torch.cuda.Stream()
-            side.wait_stream(torch.cuda.current_stream())
-            with torch.cuda.stream(side):
-                for _ in range(3):
+            if n_steps > 0:
+                side = torch.cuda.Stream()
+                side.wait_stream(torch.cuda.current_stream())
+                with torch.cuda.stream(side):
+                    for _ in range(min(3, n_steps)):
+                        decode_step()
+                torch.cuda.current_stream().wait_stream(side)
+                graph = torch.cuda.CUDAGraph()
+                with torch.cuda.graph(graph):
                     decode_step()
-            torch.cuda.current_stream().wait_stream(side)
-            prefill(prompt)
-            graph = torch.cuda.CUDAGraph()
-            with torch.cuda.graph(graph):
-                decode_step()
         torch.cuda.synchronize()
 
-        n_steps = args.new_tokens - 1
         events = [torch.cuda.Event(enable_timing=True) for _ in range(n_steps + 2)]
         prefills, totals, steps = [], [], []
         torch.cuda.reset_peak_memory_stats(dev)
@@ -198,15 +198,16 @@ def main():
             totals.append(events[0].elapsed_time(events[n_steps + 1]) * 1e-3)
             steps.extend(events[s + 1].elapsed_time(events[s + 2]) * 1e-3 for s in range(n_steps))
         free_b, total_b = torch.cuda.mem_get_info(dev)
-        rec = record("torch-graph", args, B, torch.cuda.get_device_name(dev), n_params, prefills, totals,
-                     steps, total_b - free_b,
-                     {"torch_version": torch.__version__,
-                      "torch_max_allocated_bytes": torch.cuda.max_memory_allocated(dev)})
+        return record("torch-graph", args, B, torch.cuda.get_device_name(dev), n_params, prefills, totals,
+                      steps, total_b - free_b,
+                      {"torch_version": torch.__version__,
+                       "torch_max_allocated_bytes": torch.cuda.max_memory_allocated(dev)})
+
+    for batch in args.batches:
+        rec = run_case(batch)
         print(json.dumps(rec), flush=True)
         print("baseline_torch: %s batch %d: %.0f generated tok/s, step %.3f ms" %
-              (args.model, B, rec["gen_tok_s"], rec["step_ms_median"] or float("nan")), file=sys.stderr)
-        results.append(rec)
-        del graph, k_cache, v_cache
+              (args.model, batch, rec["gen_tok_s"], rec["step_ms_median"] or float("nan")), file=sys.stderr)
         torch.cuda.empty_cache()
     return 0
 
