@@ -72,6 +72,24 @@ static int cli(const char *fmt, ...) {
     return WEXITSTATUS(st);
 }
 
+/* s as a JSON string literal, escaped as blurb writes it (job.h). */
+static void json_lit(const char *s, char *buf, size_t size) {
+    size_t n = 0;
+    buf[n++] = '"';
+    for (; *s && n + 8 < size; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\') { buf[n++] = '\\'; buf[n++] = (char)c; }
+        else if (c == '\n') { buf[n++] = '\\'; buf[n++] = 'n'; }
+        else if (c == '\t') { buf[n++] = '\\'; buf[n++] = 't'; }
+        else if (c == '\r') { buf[n++] = '\\'; buf[n++] = 'r'; }
+        else if (c < 0x20) n += (size_t)snprintf(buf + n, size - n, "\\u%04x", c);
+        else buf[n++] = (char)c;
+    }
+    REQUIRE(n + 2 < size);
+    buf[n++] = '"';
+    buf[n] = '\0';
+}
+
 static int split(char *text, char **lines, int max) {
     int n = 0;
     for (char *p = text; *p && n < max;) {
@@ -278,6 +296,23 @@ int main(void) {
         const cJSON *u = cJSON_GetObjectItemCaseSensitive(b, "usage");
         CHECK(num_of(u, "prompt_tokens") == num_of(plain, "prompt_tokens"));
         CHECK(num_of(u, "completion_tokens") == num_of(p0, "tokens"));
+        /* The exact bytes of the line. */
+        char lit[2048], want[4096];
+        json_lit(str_of(c0, "text"), lit, sizeof lit);
+        snprintf(want, sizeof want,
+                 "{\"id\": \"batch_req_1\", \"custom_id\": \"greedy\", \"response\": {\"status_code\": 200, "
+                 "\"request_id\": \"1\", \"body\": {\"object\": \"text_completion\", \"model\": \"default\", "
+                 "\"choices\": [{\"index\": 0, \"text\": %s, \"finish_reason\": \"%s\", \"logprobs\": null}], "
+                 "\"usage\": {\"prompt_tokens\": %d, \"completion_tokens\": %d, \"total_tokens\": %d}}}, "
+                 "\"error\": null}",
+                 lit, str_of(c0, "finish_reason"), (int)num_of(u, "prompt_tokens"), (int)num_of(u, "completion_tokens"),
+                 (int)num_of(u, "total_tokens"));
+        CHECKF(strcmp(lines[0], want) == 0, "line 1:\n%s\nwant\n%s", lines[0], want);
+        CHECK(strcmp(lines[2], "{\"id\": \"batch_req_3\", \"custom_id\": \"chat\", \"response\": null, \"error\": "
+                               "{\"code\": \"unsupported_url\", \"message\": \"url '/v1/chat/completions' is not "
+                               "supported: blurb serves only /v1/completions (GPT-2 models have no chat template)\"}}") == 0);
+        CHECK(strcmp(lines[10], "{\"id\": \"batch_req_11\", \"custom_id\": null, \"response\": null, \"error\": "
+                                "{\"code\": \"invalid_json\", \"message\": \"invalid JSON at column 1\"}}") == 0);
         /* 2: three choices, per-line max_tokens 12 (the command line says 8). */
         b = served(o[1], 2, "three", 3);
         const cJSON *ch = cJSON_GetObjectItemCaseSensitive(b, "choices");
