@@ -14,6 +14,13 @@ struct blurb_openai_batch {
     int vocab_size;
 };
 
+/* A logit_bias entry as parsed (token id, bias); kept so that the sampler's
+ * logit bias (once blurb_sampling has one) takes them as they are. */
+typedef struct ob_bias {
+    int32_t id;
+    float bias;
+} ob_bias;
+
 /* Per-line data, kept from prepare until the line is written. */
 typedef struct ob_line {
     char *custom_id;       /* content, NULL when missing or not a string */
@@ -21,6 +28,10 @@ typedef struct ob_line {
     const char *code;      /* error code once prepare refused the line */
     char **stops;
     int n_stops;
+    float presence_penalty;  /* parsed and checked, not applied yet */
+    float frequency_penalty;
+    ob_bias *bias;
+    int n_bias;
 } ob_line;
 
 int blurb_openai_batch_new(const blurb_tokenizer *tok, const char *model_dir, int vocab_size,
@@ -60,6 +71,7 @@ static void line_free(void *ctx, void *user) {
     free(u->custom_id);
     for (int i = 0; i < u->n_stops; i++) free(u->stops[i]);
     free(u->stops);
+    free(u->bias);
     free(u);
 }
 
@@ -135,6 +147,10 @@ static int check_logit_bias(const blurb_openai_batch *ob, ob_line *u, const cJSO
     *nonzero = false;
     if (cJSON_IsNull(v)) return 0;
     if (!cJSON_IsObject(v)) return bad(u, why, "%s must be an object of token id: bias", "logit_bias");
+    int n = cJSON_GetArraySize(v);
+    free(u->bias);
+    u->n_bias = 0;
+    if (!(u->bias = calloc(n ? (size_t)n : 1, sizeof *u->bias))) return blurb_seterr(why, BLURB_E_NOMEM, "out of memory");
     for (const cJSON *e = v->child; e; e = e->next) {
         const char *k = e->string;
         char *end;
@@ -149,6 +165,7 @@ static int check_logit_bias(const blurb_openai_batch *ob, ob_line *u, const cJSO
         }
         if (!number_in(e, -100, 100, false, &b)) return bad(u, why, "%s values must be numbers in -100..100", "logit_bias");
         if (b != 0) *nonzero = true;
+        u->bias[u->n_bias++] = (ob_bias){(int32_t)id, (float)b};
     }
     return 0;
 }
@@ -227,6 +244,8 @@ static int prepare(void *ctx, const blurb_record *rec, blurb_job_request *req, b
         } else if (strcmp(k, "presence_penalty") == 0 || strcmp(k, "frequency_penalty") == 0) {
             if (cJSON_IsNull(e)) continue;
             if (!number_in(e, -2, 2, false, &d)) return bad(u, why, "body.%s must be a number in -2..2", k);
+            if (k[0] == 'p') u->presence_penalty = (float)d;
+            else u->frequency_penalty = (float)d;
             if (d != 0 && !unsup) unsup = k;
         } else if (strcmp(k, "logit_bias") == 0) {
             bool nonzero;
