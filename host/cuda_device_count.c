@@ -1,5 +1,5 @@
 /* The one CUDA runtime call sharding needs; compiled only in CUDA builds. */
-#include <cuda_runtime.h>
+#include <cuda_runtime_api.h>
 
 #include "blurb/shard.h"
 

@@ -63,7 +63,7 @@ int blurb_output_scan(const char *data, size_t len, size_t *complete, long **lin
         const cJSON *ln = root ? cJSON_GetObjectItemCaseSensitive(root, "line") : NULL;
         double d = cJSON_IsNumber(ln) ? ln->valuedouble : NAN;
         cJSON_Delete(root);
-        if (!(d >= 1 && d <= (double)LONG_MAX && d == floor(d))) {
+        if (!(d >= 1 && d < 9e18 && d == floor(d))) { /* 9e18: (long)d stays defined */
             free(v);
             return blurb_seterr(err, BLURB_E_FORMAT,
                                 "line %ld of the existing output is not a blurb record with a \"line\" number",

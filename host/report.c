@@ -163,7 +163,8 @@ int blurb_report_compute(const char *data, size_t len, char **json, blurb_err *e
         const cJSON *ln = root ? cJSON_GetObjectItemCaseSensitive(root, "line") : NULL;
         const cJSON *er = root ? cJSON_GetObjectItemCaseSensitive(root, "error") : NULL;
         const cJSON *outs = root ? cJSON_GetObjectItemCaseSensitive(root, "outputs") : NULL;
-        if (!cJSON_IsNumber(ln) || !(cJSON_IsString(er) || cJSON_IsArray(outs))) {
+        if (!cJSON_IsNumber(ln) || !(ln->valuedouble >= 1 && ln->valuedouble < 9e18) ||
+            !(cJSON_IsString(er) || cJSON_IsArray(outs))) {
             cJSON_Delete(root);
             rc = blurb_seterr(err, BLURB_E_FORMAT, "line %ld is not a blurb output record", file_line);
             goto done;
@@ -186,9 +187,11 @@ int blurb_report_compute(const char *data, size_t len, char **json, blurb_err *e
             const cJSON *tx = cJSON_GetObjectItemCaseSensitive(o, "text");
             const cJSON *tk = cJSON_GetObjectItemCaseSensitive(o, "tokens");
             const cJSON *fr = cJSON_GetObjectItemCaseSensitive(o, "finish_reason");
-            if (!cJSON_IsString(tx) || !cJSON_IsNumber(tk) || tk->valuedouble < 0 || !cJSON_IsString(fr)) {
+            /* No model has a context near 2^24 tokens: a larger count is not a blurb record. */
+            if (!cJSON_IsString(tx) || !cJSON_IsNumber(tk) || !(tk->valuedouble >= 0 && tk->valuedouble < 16777216.0) ||
+                !cJSON_IsString(fr)) {
                 cJSON_Delete(root);
-                rc = blurb_seterr(err, BLURB_E_FORMAT, "line %ld: an output lacks text, tokens or finish_reason",
+                rc = blurb_seterr(err, BLURB_E_FORMAT, "line %ld: an output lacks text, tokens (0 .. 2^24) or finish_reason",
                                   file_line);
                 goto done;
             }

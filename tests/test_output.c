@@ -50,6 +50,8 @@ static void test_scan(void) {
     blurb_err_clear(&err);
     CHECK(blurb_output_scan(bad, sizeof bad - 1, &complete, &lines, &n, &err) == BLURB_E_FORMAT);
     CHECK(strstr(err.msg, "line 2") != NULL);
+    const char huge[] = "{\"line\": 1e300}\n";
+    CHECK(blurb_output_scan(huge, sizeof huge - 1, &complete, &lines, &n, &err) == BLURB_E_FORMAT);
     const char zero[] = "{\"line\": 0}\n";
     CHECK(blurb_output_scan(zero, sizeof zero - 1, &complete, &lines, &n, &err) == BLURB_E_FORMAT);
 }

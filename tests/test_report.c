@@ -102,6 +102,12 @@ static void test_edge_cases(void) {
     blurb_err_clear(&err);
     CHECK(blurb_report_compute(bad, sizeof bad - 1, &json, &err) == BLURB_E_FORMAT && strstr(err.msg, "line 2"));
     CHECK(json == NULL);
+    /* Absurd numbers are refused, not cast (a cast of 1e300 to an integer is undefined). */
+    const char huge_tokens[] = "{\"id\": 1, \"line\": 1, \"outputs\": [{\"text\": \"a\", \"tokens\": 1e300, "
+                               "\"finish_reason\": \"stop\"}]}\n";
+    CHECK(blurb_report_compute(huge_tokens, sizeof huge_tokens - 1, &json, &err) == BLURB_E_FORMAT);
+    const char huge_line[] = "{\"id\": 1, \"line\": 1e300, \"error\": \"x\"}\n";
+    CHECK(blurb_report_compute(huge_line, sizeof huge_line - 1, &json, &err) == BLURB_E_FORMAT);
     const char torn[] = "{\"id\": 1, \"line\": 1, \"err";
     CHECK(blurb_report_compute(torn, sizeof torn - 1, &json, &err) == BLURB_E_FORMAT);
 }
