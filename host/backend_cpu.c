@@ -122,13 +122,17 @@ static int pack_matrix(packed_matrix *pm, const blurb_tensor *t, int K, int N, b
         free(src);
         return BLURB_E_NOMEM;
     }
-    for (int n = 0; n < N; n++) {
-        float *panel = pm->w + (size_t)(n / PANEL) * (size_t)K * PANEL;
-        for (int k = 0; k < K; k++) {
-            float v = in_out ? src[(size_t)k * (size_t)N + (size_t)n] : src[(size_t)n * (size_t)K + (size_t)k];
-            panel[(size_t)k * PANEL + (size_t)(n % PANEL)] = v;
-        }
+    /* W[k][n] goes to panel n / PANEL, row k, column n % PANEL. The loops
+     * follow the source layout so that it is read sequentially. */
+#define PACKED(k, n) pm->w[((size_t)((n) / PANEL) * (size_t)K + (size_t)(k)) * PANEL + (size_t)((n) % PANEL)]
+    if (in_out) {
+        for (int k = 0; k < K; k++)
+            for (int n = 0; n < N; n++) PACKED(k, n) = src[(size_t)k * (size_t)N + (size_t)n];
+    } else {
+        for (int n = 0; n < N; n++)
+            for (int k = 0; k < K; k++) PACKED(k, n) = src[(size_t)n * (size_t)K + (size_t)k];
     }
+#undef PACKED
     free(src);
     return 0;
 }
@@ -453,32 +457,37 @@ static void attention(cpu_backend *cb, int layer, int T) {
 
 /* ---- forward ------------------------------------------------------------- */
 
-/* Replaces *p by a buffer of n elements of size sz. The old contents are
- * not needed (every forward rewrites its buffers), so nothing is copied. */
-static int grow(void *pp, size_t n, size_t sz) {
-    void **p = pp;
-    free(*p);
-    *p = n <= SIZE_MAX / sz ? malloc(n * sz) : NULL;
-    return *p ? 0 : BLURB_E_NOMEM;
+/* A fresh buffer of n elements of size sz in place of old (freed). The old
+ * contents are not needed (every forward rewrites its buffers), so nothing
+ * is copied as realloc would. NULL when out of memory. */
+static void *renew(void *old, size_t n, size_t sz) {
+    free(old);
+    return n <= SIZE_MAX / sz ? malloc(n * sz) : NULL;
 }
 
+/* Makes room for `rows` token rows and `out_rows` logits rows. */
 static int reserve(cpu_backend *cb, size_t rows, size_t out_rows) {
     const size_t C = (size_t)cb->cfg.n_embd, I = (size_t)cb->cfg.n_inner, V = (size_t)cb->cfg.vocab_size;
     if (rows > cb->cap_rows) {
-        cb->cap_rows = 0; /* stays 0 if a buffer cannot be had: the next call retries */
-        if (grow(&cb->row_slot, rows, sizeof(int)) || grow(&cb->row_pos, rows, sizeof(int)) ||
-            grow(&cb->row_tok, rows, sizeof(int)) || grow(&cb->x, rows * C, sizeof(float)) ||
-            grow(&cb->h, rows * C, sizeof(float)) || grow(&cb->qkv, rows * 3 * C, sizeof(float)) ||
-            grow(&cb->att, rows * C, sizeof(float)) || grow(&cb->mlp, rows * I, sizeof(float)))
-            return BLURB_E_NOMEM;
-        cb->cap_rows = rows;
+        cb->row_slot = renew(cb->row_slot, rows, sizeof(int));
+        cb->row_pos = renew(cb->row_pos, rows, sizeof(int));
+        cb->row_tok = renew(cb->row_tok, rows, sizeof(int));
+        cb->x = renew(cb->x, rows * C, sizeof(float));
+        cb->h = renew(cb->h, rows * C, sizeof(float));
+        cb->qkv = renew(cb->qkv, rows * 3 * C, sizeof(float));
+        cb->att = renew(cb->att, rows * C, sizeof(float));
+        cb->mlp = renew(cb->mlp, rows * I, sizeof(float));
+        bool ok = cb->row_slot && cb->row_pos && cb->row_tok && cb->x && cb->h && cb->qkv && cb->att && cb->mlp;
+        cb->cap_rows = ok ? rows : 0; /* 0: the next call tries again */
+        if (!ok) return BLURB_E_NOMEM;
     }
     if (out_rows > cb->cap_out) {
-        cb->cap_out = 0;
-        if (grow(&cb->out_src, out_rows, sizeof(int)) || grow(&cb->out_h, out_rows * C, sizeof(float)) ||
-            grow(&cb->logits, out_rows * V, sizeof(float)))
-            return BLURB_E_NOMEM;
-        cb->cap_out = out_rows;
+        cb->out_src = renew(cb->out_src, out_rows, sizeof(int));
+        cb->out_h = renew(cb->out_h, out_rows * C, sizeof(float));
+        cb->logits = renew(cb->logits, out_rows * V, sizeof(float));
+        bool ok = cb->out_src && cb->out_h && cb->logits;
+        cb->cap_out = ok ? out_rows : 0;
+        if (!ok) return BLURB_E_NOMEM;
     }
     return 0;
 }
@@ -566,16 +575,25 @@ static int cpu_sample(blurb_backend *be, const blurb_sample_req *reqs, int n, in
         }
         cb->sampler_scratch = s;
     }
-    OMP("omp parallel for schedule(dynamic) num_threads(nt)")
+    int failed = -1; /* a request blurb_sample_row refused (cannot happen for checked requests) */
+    OMP("omp parallel for schedule(dynamic) num_threads(nt) if(n > 1)")
     for (int i = 0; i < n; i++) {
         const blurb_sample_req *q = &reqs[i];
         float lp = 0.0f;
-        tokens[i] = blurb_sample_row(cb->logits + (size_t)q->row * (size_t)V, V, q->params,
-                                     be->slot_tokens[q->slot], be->slot_len[q->slot], q->n_generated, q->key,
-                                     (uint32_t)q->n_generated, cb->sampler_scratch[thread_id()],
-                                     logprobs ? &lp : NULL);
+        int tok = blurb_sample_row(cb->logits + (size_t)q->row * (size_t)V, V, q->params, be->slot_tokens[q->slot],
+                                   be->slot_len[q->slot], q->n_generated, q->key, (uint32_t)q->n_generated,
+                                   cb->sampler_scratch[thread_id()], logprobs ? &lp : NULL);
+        if (tok < 0) {
+            OMP("omp critical(blurb_cpu_sample_failed)")
+            failed = i;
+            tok = 0;
+        }
+        tokens[i] = tok;
         if (logprobs) logprobs[i] = lp;
     }
+    if (failed >= 0)
+        return blurb_seterr(err, BLURB_E_INVALID, "cpu backend: the sampler refused request %d (row %d)", failed,
+                            reqs[failed].row);
     return 0;
 }
 

@@ -5,6 +5,7 @@
 
 #include "blurb/backend.h"
 #include "blurb/model.h"
+#include "blurb/sampler.h"
 #include "check.h"
 
 static blurb_err err;
@@ -131,6 +132,34 @@ int main(void) {
         if (row[i] > row[best]) best = i;
     CHECK(tok == best); /* greedy */
     CHECK(lp <= 0.0f);
+    /* Random draws with a repetition penalty: each request gets exactly what
+     * blurb_sample_row gives for its row's logits and its slot's history. */
+    c[0] = (blurb_chunk){0, toks, 3};
+    c[1] = (blurb_chunk){1, toks + 2, 4};
+    CHECK(blurb_backend_forward(be, c, 2, false, &err) == 0);
+    blurb_sampling warm = blurb_sampling_default();
+    warm.temperature = 1.5f;
+    warm.top_p = 0.95f;
+    warm.repetition_penalty = 1.3f;
+    blurb_sampler_scratch *scratch = blurb_sampler_scratch_new(50);
+    REQUIRE(scratch);
+    for (int n_gen = 0; n_gen < 20; n_gen++) {
+        blurb_sample_req two[2] = {{1, 1, &warm, 77, n_gen}, {0, 0, &warm, 78, n_gen}};
+        int32_t got[2];
+        float got_lp[2];
+        CHECK(blurb_backend_sample(be, two, 2, got, got_lp, &err) == 0);
+        for (int i = 0; i < 2; i++) {
+            CHECK(blurb_backend_logits(be, two[i].row, row, &err) == 0);
+            float want_lp = 0.0f;
+            int want = blurb_sample_row(row, 50, &warm, be->slot_tokens[two[i].slot], be->slot_len[two[i].slot],
+                                        n_gen, two[i].key, (uint32_t)n_gen, scratch, &want_lp);
+            CHECKF(got[i] == want && got_lp[i] == want_lp, "draw %d of request %d: %d (%g) vs %d (%g)", n_gen, i,
+                   got[i], got_lp[i], want, want_lp);
+        }
+    }
+    blurb_sampler_scratch_free(scratch);
+    c[0] = (blurb_chunk){0, toks, 1}; /* one row again */
+    CHECK(blurb_backend_forward(be, c, 1, false, &err) == 0);
     req.row = 1;
     CHECK(fails_with(blurb_backend_sample(be, &req, 1, &tok, NULL, &err), BLURB_E_INVALID, "row 1 out of range", NULL));
     req.row = 0;
@@ -143,7 +172,7 @@ int main(void) {
     /* Reset empties one slot only. */
     CHECK(fails_with(blurb_backend_reset(be, 3, &err), BLURB_E_INVALID, "slot 3 out of range", NULL));
     CHECK(blurb_backend_reset(be, 2, &err) == 0);
-    CHECK(be->slot_len[2] == 0 && be->slot_len[0] == 2 && be->slot_len[1] == 1);
+    CHECK(be->slot_len[2] == 0 && be->slot_len[0] == 6 && be->slot_len[1] == 5);
     c[0] = (blurb_chunk){2, toks, 8};
     CHECK(blurb_backend_forward(be, c, 1, false, &err) == 0);
 

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "blurb/backend.h"
+#include "blurb/sampler.h"
 #include "check.h"
 #include "model_test_util.h"
 
@@ -132,11 +133,23 @@ int main(void) {
     int active[N_PROMPTS];
     int n_active = N_PROMPTS;
     for (int p = 0; p < N_PROMPTS; p++) active[p] = p;
+    /* sample() with temperature 0 must agree with the argmax of logits(). */
+    blurb_sampling greedy = blurb_sampling_default();
+    greedy.temperature = 0.0f;
+    greedy.eos_token_id = eos;
+    blurb_sample_req reqs[N_PROMPTS];
+    int32_t drawn[N_PROMPTS];
+    blurb_err err;
+    blurb_err_clear(&err);
     for (int step = 0; n_active > 0; step++) {
+        for (int i = 0; i < n_active; i++) reqs[i] = (blurb_sample_req){i, active[i], &greedy, 1, step};
+        REQUIRE(blurb_backend_sample(be, reqs, n_active, drawn, NULL, &err) == 0);
         for (int i = 0; i < n_active; i++) {
             int p = active[i];
             test_logits(be, i, row);
             out[p][n_out[p]++] = test_argmax(row, V);
+            CHECKF(drawn[i] == out[p][n_out[p] - 1], "prompt %d step %d: sample() drew %d, argmax is %d", p, step,
+                   drawn[i], out[p][n_out[p] - 1]);
             if (out[p][n_out[p] - 1] == eos || n_out[p] == MAX_NEW) done[p] = true;
         }
         if (step == 0)

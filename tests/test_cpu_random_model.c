@@ -4,7 +4,9 @@
  * default model does not: scale_attn_by_inverse_layer_idx, scale_attn_weights
  * false, n_inner != 4 * n_embd, non-zero biases and LayerNorm parameters,
  * an untied lm_head, and sizes that are not multiples of the vector width
- * (head_dim 10, n_embd 20, vocab 37). */
+ * (head_dim 10, n_embd 20, vocab 37). Each model is run three ways: one
+ * prefill with logits at every position, decoding one token per forward, and
+ * a prefill split into chunks of several tokens. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -188,6 +190,23 @@ static void run_config(const char *name, blurb_config cfg, bool untie) {
         if (t < n) {
             blurb_chunk one = {1, &tokens[t], 1};
             test_forward(be, &one, 1, false);
+        }
+    }
+    /* Slot 0 again, the sequence prefilled in chunks of 2, 5, 1 and the rest
+     * (a long prompt fed in pieces), logits at every position. */
+    test_reset(be, 0);
+    const int pieces[4] = {2, 5, 1, n - 8};
+    for (int i = 0, at = 0; i < 4; at += pieces[i], i++) {
+        blurb_chunk piece = {0, tokens + at, pieces[i]};
+        test_forward(be, &piece, 1, true);
+        for (int j = 0; j < pieces[i]; j++) {
+            test_logits(be, j, row);
+            for (int v = 0; v < V; v++) {
+                double d = fabs(row[v] - ref[(size_t)(at + j) * V + v]);
+                if (!(d <= worst)) worst = d;
+                CHECKF(d <= TOL, "%s: chunked prefill position %d id %d: %.7f vs reference %.7f", name, at + j, v,
+                       row[v], ref[(size_t)(at + j) * V + v]);
+            }
         }
     }
     printf("%s: max-abs difference to the double-precision reference %.3g\n", name, worst);
