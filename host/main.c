@@ -13,6 +13,9 @@ struct command {
 static const struct command commands[] = {
     /* Subcommands register here as they land. */
     {"info", cli_info, "print a model's config, parameter count, dtypes and bytes"},
+    {"tokenize", cli_tokenize, "print the token ids of a text (stdin or --text)"},
+    {"detokenize", cli_detokenize, "print the text of token ids (stdin or --ids)"},
+    {"generate", cli_generate, "descriptions for a JSON Lines catalog (the main job)"},
     {NULL, NULL, NULL},
 };
 

@@ -55,7 +55,7 @@ int blurb_sampling_check(const blurb_sampling *s, blurb_err *err) {
 }
 
 blurb_sampler_scratch *blurb_sampler_scratch_new(int vocab_size) {
-    if (vocab_size <= 0) return NULL;
+    if (vocab_size <= 0 || vocab_size > (1 << 30)) return NULL; /* keeps id arithmetic in int */
     blurb_sampler_scratch *s = calloc(1, sizeof *s);
     if (!s) return NULL;
     size_t n = (size_t)vocab_size;
@@ -131,18 +131,31 @@ static inline float fixed_expf(float x) {
 
 float blurb_sampler_expf(float x) { return fixed_expf(x); }
 
+/* The halving tree over lanes [0, width); lanes past width are zero and are
+ * neither read nor added (adding +0 to a lane, never -0 here, changes no bit),
+ * which spares short rows the full 256-lane cost. */
+static float tree_fold(float *lane, int width) {
+    for (int s = 128; s > 0; s >>= 1) {
+        int lim = width - s < s ? width - s : s;
+        for (int l = 0; l < lim; l++) lane[l] += lane[l + s];
+        if (width > s) width = s;
+    }
+    return lane[0];
+}
+
+static inline int lane_width(int n) { return n < 256 ? (n > 0 ? n : 1) : 256; }
+
 float blurb_sampler_sum(const float *x, int n) {
     /* The order is part of the contract (see sampler_internal.h): it matches a
      * 256-thread CUDA block, strided loads, then a shared-memory tree. */
     float lane[256];
-    for (int l = 0; l < 256; l++) lane[l] = 0.0f;
+    int width = lane_width(n);
+    for (int l = 0; l < width; l++) lane[l] = 0.0f;
     int i = 0;
     for (; n - i >= 256; i += 256)
         for (int l = 0; l < 256; l++) lane[l] += x[i + l];
     for (int l = 0; i + l < n; l++) lane[l] += x[i + l];
-    for (int s = 128; s > 0; s >>= 1)
-        for (int l = 0; l < s; l++) lane[l] += lane[l + s];
-    return lane[0];
+    return tree_fold(lane, width);
 }
 
 void blurb_sampler_penalize(float *z, int vocab_size, float penalty, const int32_t *history,
@@ -243,21 +256,16 @@ VEC_CLONES static float clean_copy(const float *logits, float *z, int n) {
     return fold_max(lane);
 }
 
-static void tree_fold(float lane[256]) {
-    for (int s = 128; s > 0; s >>= 1)
-        for (int l = 0; l < s; l++) lane[l] += lane[l + s];
-}
-
 /* Sum of exp(x - shift) over x [n], in blurb_sampler_sum's order, no store. */
 VEC_CLONES static float exp_sum(const float *x, int n, float shift) {
     float lane[256];
-    for (int l = 0; l < 256; l++) lane[l] = 0.0f;
+    int width = lane_width(n);
+    for (int l = 0; l < width; l++) lane[l] = 0.0f;
     int i = 0;
     for (; n - i >= 256; i += 256)
         for (int l = 0; l < 256; l++) lane[l] += fixed_expf(x[i + l] - shift);
     for (int l = 0; i + l < n; l++) lane[l] += fixed_expf(x[i + l] - shift);
-    tree_fold(lane);
-    return lane[0];
+    return tree_fold(lane, width);
 }
 
 /* Prefilter levels: the mass of the tokens with w >= 2^-8, 2^-12, 2^-18. On
@@ -273,7 +281,8 @@ static const float level_tau[N_LEVELS] = {0x1p-8f, 0x1p-12f, 0x1p-18f};
 VEC_CLONES static float weights_all(const float *z, int n, float m, float *w, float level_mass[N_LEVELS],
                          uint32_t *block_max) {
     float lane[256], la[256], lb[256], lc[256];
-    for (int l = 0; l < 256; l++) lane[l] = la[l] = lb[l] = lc[l] = 0.0f;
+    int width = lane_width(n);
+    for (int l = 0; l < width; l++) lane[l] = la[l] = lb[l] = lc[l] = 0.0f;
     const float ta = level_tau[0], tb = level_tau[1], tc = level_tau[2];
     int i = 0;
     for (; n - i >= 256; i += 256) {
@@ -306,14 +315,10 @@ VEC_CLONES static float weights_all(const float *z, int n, float m, float *w, fl
         }
         block_max[i / 256] = bm;
     }
-    tree_fold(la);
-    tree_fold(lb);
-    tree_fold(lc);
-    level_mass[0] = la[0];
-    level_mass[1] = lb[0];
-    level_mass[2] = lc[0];
-    tree_fold(lane);
-    return lane[0];
+    level_mass[0] = tree_fold(la, width);
+    level_mass[1] = tree_fold(lb, width);
+    level_mass[2] = tree_fold(lc, width);
+    return tree_fold(lane, width);
 }
 
 /* ---- heaps ------------------------------------------------------------------ */
@@ -364,13 +369,18 @@ static uint64_t heap_pop(uint64_t *h, size_t *n) {
 /* The k largest of z [V] (ties: the lower id) into ids[0..k), O(V log k) at
  * worst. A max-heap of inverted keys keeps the weakest of the k at its root;
  * ids arrive in increasing order, so a newcomer equal in z is the weaker. */
+static inline uint64_t topk_inv_key(float z, int32_t id) {
+    /* + 0.0f turns -0 into +0: they are equal logits, so the id decides. */
+    return ~pack((uint32_t)order_key(z + 0.0f) ^ 0x80000000u, id);
+}
+
 static void topk_select(const float *z, int V, int k, uint64_t *h, int32_t *ids) {
-    for (int i = 0; i < k; i++) h[i] = ~pack((uint32_t)order_key(z[i]) ^ 0x80000000u, i);
+    for (int i = 0; i < k; i++) h[i] = topk_inv_key(z[i], i);
     heap_build(h, (size_t)k);
     float weakest = z[unpack_id(~h[0])]; /* most tokens fail this one compare */
     for (int i = k; i < V; i++) {
         if (z[i] > weakest) {
-            h[0] = ~pack((uint32_t)order_key(z[i]) ^ 0x80000000u, i);
+            h[0] = topk_inv_key(z[i], i);
             heap_sift(h, (size_t)k, 0);
             weakest = z[unpack_id(~h[0])];
         }

@@ -4,34 +4,42 @@
  *
  * Exact fp32 arithmetic of blurb_sample_row (what a backend must replicate to
  * draw the same token from the same fp32 logits; no FMA contraction anywhere,
- * every operation an IEEE single-precision op rounded to nearest):
+ * every operation an IEEE single-precision op rounded to nearest, no flushing
+ * of subnormal logits):
  *   z_i  = logits_i, NaN read as -inf; then the penalty (z / r if z > 0 else
  *          z * r, once per distinct history id in range), the EOS mask (-inf),
- *          and for T != 1 the division z / T.
- *   greedy (T == 0 or top_p <= 0): argmax of z before the division by T, ties
- *          to the lower id. Also the fallback when max z is not finite (all
- *          -inf, or an inf after the division), so a draw never sees NaN.
+ *          and for T != 1 the division z / T. Compares treat -0 == +0.
+ *   greedy (T == 0 or top_p <= 0): the lowest id holding the max of z before
+ *          the division by T. If the max of z after the division is not
+ *          finite (all -inf, or an inf), the same rule on that z instead, so
+ *          that no weight is ever NaN.
  *   top-k: the k largest z, ties to the lower id.
  *   m    = max z; w_i = blurb_sampler_expf(z_i - m) for survivors, 0 otherwise
  *          (so w of the most likely survivor is exactly 1).
  *   S    = blurb_sampler_sum(w, vocab_size): 256 lanes, lane l adds w[l],
- *          w[l + 256], ... in id order starting from 0, then a halving tree
+ *          w[l + 256], ... in id order starting from +0, then a halving tree
  *          (lane l += lane l + s for s = 128, 64, ..., 1) -- one CUDA block of
  *          256 threads with a shared-memory reduction computes the same bits.
- *   walk order: survivors by (w desc, id asc); C_j = fp32 running sum of w in
- *          that order, starting from 0.
- *   top-p (0 < p < 1): the kept set is the first j survivors where j is the
- *          first with C_j >= p * S (fp32 product); all survivors if none.
+ *   walk order: survivors by (w desc, id asc); C_j = fp32 running sum of w
+ *          over the first j in that order, starting from +0.
+ *   top-p (0 < p < 1): the kept set is the first j survivors for the first j
+ *          with C_j >= p * S (fp32 product); all survivors if there is none.
  *          The kept mass M = C_j.
  *   top-p off (p >= 1): every survivor is kept and M = S.
  *   draw: t = u * M (fp32), u = blurb_stream_uniform(key, step); the token is
- *          the first in walk order with C_j > t; if the running sum never
- *          exceeds t (only possible when M = S was summed in another order),
- *          the last kept token.
- * Performance: no full sort. A per-exponent histogram of w finds a set of
- * tokens, w >= 2^e, whose mass provably (with a bound on fp32 summation
- * error) carries the walk past its stopping point; only those go into a
- * binary heap, popped in walk order. */
+ *          the first kept in walk order with C_j > t; if the running sum never
+ *          exceeds t (possible only when M = S, summed in another order), the
+ *          last kept token.
+ *   logprob: log of the raw softmax, (l - max l) - log(sum exp(l - max l)) with
+ *          the sum as S above (blurb_sampler_expf, 256 lanes) and the log in
+ *          double; it is reported, never used to draw.
+ * Performance: no full sort. The pass that computes w also sums the mass of
+ * the tokens with w >= 2^-8, 2^-12 and 2^-18. Those tokens precede all others
+ * in walk order; when the mass of one such set exceeds the point where the
+ * walk stops (p * S, or t) by more than fp32 summation error can account for
+ * (3 n 2^-24 relative), the walk provably stops inside it, so only that set,
+ * usually tens to hundreds of tokens, goes into a binary heap that is popped
+ * in walk order. Otherwise every survivor goes in. */
 #ifndef BLURB_SAMPLER_INTERNAL_H
 #define BLURB_SAMPLER_INTERNAL_H
 
@@ -47,7 +55,8 @@ extern "C" {
  * degree-6 Taylor polynomial on |r| <= ln2/2, scaling by 2^k through the
  * exponent bits), so that every backend and every libm gives the same bits.
  * Returns 0 for x < -86 (and -inf, NaN), where exp(x) < 4.5e-38 would need
- * subnormals; exactly 1 for x == 0. Relative error below 4e-7 elsewhere. */
+ * subnormals; exactly 1 for x == 0 (x > 0 is read as 0). Relative error below
+ * 4e-7 elsewhere (checked against libm on a 1e-4 grid in tests). */
 float blurb_sampler_expf(float x);
 
 /* Sum of x[0..n) in the fixed 256-lane-then-tree order described above. */

@@ -7,29 +7,27 @@
  * binary min-heap keyed by (rank, position). A merge invalidates at most two
  * neighbouring candidates; they are not removed but skipped when popped (the
  * pair there no longer yields the recorded token). Each merge pushes at most
- * two candidates, so a piece of n bytes costs O(n log n) time, O(n) memory. */
+ * two candidates, so a piece of n bytes costs O(n log n) time and O(n) memory
+ * (28 bytes per byte). */
 #include <stdlib.h>
 #include <string.h>
 
 #include "tokenizer_internal.h"
 
-typedef struct cand {
-    uint32_t rank;
-    uint32_t pos;    /* index of the left symbol */
-    int32_t new_id;  /* the token this merge makes: detects stale entries */
-} cand;
+/* A candidate merge: rank in the high half, left symbol position in the low
+ * half, so that plain integer order is (rank, position) order. The token it
+ * makes is new_id_by_rank[rank]. */
+typedef uint64_t cand;
 
-static inline bool cand_less(const cand *a, const cand *b) {
-    return a->rank < b->rank || (a->rank == b->rank && a->pos < b->pos);
-}
+static inline cand cand_make(uint32_t rank, uint32_t pos) { return (uint64_t)rank << 32 | pos; }
 
 static void heap_sift_down(cand *h, size_t n, size_t i) {
     cand x = h[i];
     for (;;) {
         size_t c = 2 * i + 1;
         if (c >= n) break;
-        if (c + 1 < n && cand_less(&h[c + 1], &h[c])) c++;
-        if (!cand_less(&h[c], &x)) break;
+        if (c + 1 < n && h[c + 1] < h[c]) c++;
+        if (h[c] >= x) break;
         h[i] = h[c];
         i = c;
     }
@@ -40,7 +38,7 @@ static void heap_push(cand *h, size_t *n, cand x) {
     size_t i = (*n)++;
     while (i > 0) {
         size_t p = (i - 1) / 2;
-        if (!cand_less(&x, &h[p])) break;
+        if (h[p] <= x) break;
         h[i] = h[p];
         i = p;
     }
@@ -59,20 +57,22 @@ static cand heap_pop(cand *h, size_t *n) {
 
 static int bpe_merge(const blurb_tokenizer *tok, const char *s, size_t n, tok_ids *out) {
     int32_t s_id[SMALL_PIECE], s_prev[SMALL_PIECE], s_next[SMALL_PIECE];
-    cand s_heap[3 * SMALL_PIECE];
+    cand s_heap[2 * SMALL_PIECE];
     int32_t *id = s_id, *prev = s_prev, *next = s_next;
     cand *heap = s_heap;
     void *mem = NULL;
     if (n > SMALL_PIECE) {
-        /* Initial pairs plus at most two per merge: under 3n candidates. */
-        size_t bytes = n * 3 * sizeof(int32_t) + 3 * n * sizeof(cand);
-        mem = malloc(bytes);
+        /* At most n-1 initial candidates; each merge pops one and pushes at
+         * most two, and there are at most n-1 merges: under 2n at any time.
+         * 28 bytes per input byte in all. */
+        mem = malloc(2 * n * sizeof(cand) + 3 * n * sizeof(int32_t));
         if (!mem) return BLURB_E_NOMEM;
         heap = mem;
-        id = (int32_t *)(heap + 3 * n);
+        id = (int32_t *)(heap + 2 * n);
         prev = id + n;
         next = prev + n;
     }
+    const int32_t *new_id_by_rank = tok->merges.new_id_by_rank;
     size_t nh = 0;
     for (size_t i = 0; i < n; i++) {
         id[i] = tok->byte_id[(unsigned char)s[i]];
@@ -81,29 +81,31 @@ static int bpe_merge(const blurb_tokenizer *tok, const char *s, size_t n, tok_id
     }
     for (size_t i = 0; i + 1 < n; i++) {
         const tok_merge_entry *m = tok_merge_find(tok, id[i], id[i + 1]);
-        if (m) heap[nh++] = (cand){m->rank, (uint32_t)i, m->new_id};
+        if (m) heap[nh++] = cand_make(m->rank, (uint32_t)i);
     }
     for (size_t i = nh / 2; i-- > 0;) heap_sift_down(heap, nh, i);
 
     while (nh > 0) {
         cand c = heap_pop(heap, &nh);
-        uint32_t p = c.pos;
+        uint32_t p = (uint32_t)c;
+        int32_t new_id = new_id_by_rank[c >> 32];
         if (id[p] < 0) continue;   /* merged into its left neighbour */
         int32_t r = next[p];
         if (r < 0) continue;       /* last symbol */
+        /* Stale when the pair there no longer makes the same token (HF's test). */
         const tok_merge_entry *m = tok_merge_find(tok, id[p], id[r]);
-        if (!m || m->new_id != c.new_id) continue; /* stale */
-        id[p] = c.new_id;
+        if (!m || m->new_id != new_id) continue;
+        id[p] = new_id;
         id[r] = -1;
         next[p] = next[r];
         if (next[r] >= 0) prev[next[r]] = (int32_t)p;
         if (prev[p] >= 0) {
             const tok_merge_entry *ml = tok_merge_find(tok, id[prev[p]], id[p]);
-            if (ml) heap_push(heap, &nh, (cand){ml->rank, (uint32_t)prev[p], ml->new_id});
+            if (ml) heap_push(heap, &nh, cand_make(ml->rank, (uint32_t)prev[p]));
         }
         if (next[p] >= 0) {
             const tok_merge_entry *mr = tok_merge_find(tok, id[p], id[next[p]]);
-            if (mr) heap_push(heap, &nh, (cand){mr->rank, p, mr->new_id});
+            if (mr) heap_push(heap, &nh, cand_make(mr->rank, p));
         }
     }
     int rc = 0;

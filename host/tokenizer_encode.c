@@ -135,8 +135,9 @@ int blurb_tokenizer_encode(const blurb_tokenizer *tok, const char *text, size_t 
     size_t bad;
     if (len > 0 && !blurb_utf8_valid(text, len, &bad))
         return blurb_seterr(err, BLURB_E_INVALID, "text is not valid UTF-8 (byte offset %zu)", bad);
-    if (len >= UINT32_MAX)
-        return blurb_seterr(err, BLURB_E_INVALID, "text of %zu bytes is too long (4 GiB at most)", len);
+    /* Piece positions are int32 in the merge loop. */
+    if (len >= INT32_MAX)
+        return blurb_seterr(err, BLURB_E_INVALID, "text of %zu bytes is too long (2 GiB at most)", len);
     pcre2_match_data *md = pcre2_match_data_create_from_pattern(tok->re, NULL);
     if (!md) return blurb_seterr(err, BLURB_E_NOMEM, "tokenizer: out of memory");
     tok_ids out = {0};

@@ -30,6 +30,8 @@ typedef struct tok_merge_map {
     tok_merge_entry *slots;
     size_t mask;
     size_t count;
+    int32_t *new_id_by_rank; /* rank -> new_id, so heap entries need not carry it */
+    size_t n_ranks;
 } tok_merge_map;
 
 /* A direct-mapped cache of recent pieces -> ids. Catalog text repeats the same

@@ -3,7 +3,6 @@
  * byte tables of tokenizer_internal.h. */
 #include "blurb/tokenizer.h"
 
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +10,8 @@
 
 #include <cjson/cJSON.h>
 
+#include "blurb/utf8.h"
+#include "read_file.h"
 #include "tokenizer_internal.h"
 
 #define TOK_FILE_MAX ((size_t)256 << 20) /* no tokenizer file comes near this */
@@ -88,54 +89,41 @@ const tok_merge_entry *tok_merge_find(const blurb_tokenizer *tok, int32_t a, int
     }
 }
 
+/* A token or text quoted in an error message: at most 64 bytes, cut at a
+ * character boundary, bytes that are not UTF-8 shown as '?', so that messages
+ * (which end up in job error records) stay valid UTF-8. */
+typedef struct shown_text {
+    char s[72];
+} shown_text;
+
+static shown_text shown(const char *text, size_t n) {
+    shown_text o;
+    size_t k = 0, i = 0;
+    while (i < n) {
+        size_t c = blurb_utf8_char_len((const unsigned char *)text + i, n - i);
+        if (c == 0) c = 1;
+        if (k + c > 64) break;
+        if (c == 1 && (unsigned char)text[i] >= 0x80) o.s[k++] = '?';
+        else memcpy(o.s + k, text + i, c), k += c;
+        i += c;
+    }
+    if (i < n) memcpy(o.s + k, "...", 3), k += 3;
+    o.s[k] = '\0';
+    return o;
+}
+
 /* ---- file helpers ------------------------------------------------------------- */
 
-static int read_file(const char *path, char **out, size_t *out_len, blurb_err *err) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return blurb_seterr(err, BLURB_E_IO, "%s: cannot open: %s", path, strerror(errno));
-    size_t cap = 1 << 16, n = 0;
-    char *buf = malloc(cap + 1);
-    if (!buf) {
-        fclose(f);
-        return blurb_seterr(err, BLURB_E_NOMEM, "%s: out of memory", path);
+/* Parses JSON text, naming the line and column of a syntax error. */
+static cJSON *parse_json(const char *path, const char *text, size_t len, blurb_err *err) {
+    const char *end = NULL;
+    cJSON *root = cJSON_ParseWithLengthOpts(text, len, &end, false);
+    if (!root) {
+        int line = 0, col = 0;
+        blurb_text_line_col(text, len, end ? (size_t)(end - text) : 0, &line, &col);
+        blurb_seterr(err, BLURB_E_FORMAT, "%s: not valid JSON (line %d, column %d)", path, line, col);
     }
-    for (;;) {
-        if (n == cap) {
-            if (cap >= TOK_FILE_MAX) {
-                free(buf);
-                fclose(f);
-                return blurb_seterr(err, BLURB_E_FORMAT, "%s: larger than %zu bytes, not a tokenizer file",
-                                    path, TOK_FILE_MAX);
-            }
-            char *nb = realloc(buf, cap * 2 + 1);
-            if (!nb) {
-                free(buf);
-                fclose(f);
-                return blurb_seterr(err, BLURB_E_NOMEM, "%s: out of memory", path);
-            }
-            buf = nb;
-            cap *= 2;
-        }
-        size_t got = fread(buf + n, 1, cap - n, f);
-        n += got;
-        if (got == 0) {
-            if (ferror(f)) {
-                int e = errno;
-                free(buf);
-                fclose(f);
-                return blurb_seterr(err, BLURB_E_IO, "%s: read failed: %s", path, strerror(e));
-            }
-            break;
-        }
-    }
-    if (fclose(f) != 0) {
-        free(buf);
-        return blurb_seterr(err, BLURB_E_IO, "%s: close failed: %s", path, strerror(errno));
-    }
-    buf[n] = '\0';
-    *out = buf;
-    *out_len = n;
-    return 0;
+    return root;
 }
 
 static bool file_exists(const char *path) { return access(path, F_OK) == 0; }
@@ -205,14 +193,28 @@ static int builder_set(tok_builder *b, int32_t id, const char *s, size_t n, cons
     return 0;
 }
 
+/* A JSON token id: an integer in 0..INT32_MAX (checked before any cast, which
+ * would be undefined for a huge or fractional number). */
+static bool json_id(const cJSON *j, int32_t *out) {
+    if (!cJSON_IsNumber(j)) return false;
+    double d = j->valuedouble;
+    if (!(d >= 0.0 && d <= (double)INT32_MAX)) return false;
+    int32_t v = (int32_t)d;
+    if ((double)v != d) return false;
+    *out = v;
+    return true;
+}
+
 /* Reads a vocab object {"token": id, ...} (encoder.json, or model.vocab of
- * tokenizer.json); extra_eot reserves one more id for an added <|endoftext|>. */
+ * tokenizer.json); extra (0 or 1) reserves an id for an added <|endoftext|>. */
 static int builder_vocab(tok_builder *b, const cJSON *vocab, int32_t extra, blurb_err *err) {
     if (!cJSON_IsObject(vocab))
         return blurb_seterr(err, BLURB_E_FORMAT, "%s: the vocabulary is not a JSON object", b->path);
     int count = cJSON_GetArraySize(vocab);
     if (count <= 0)
         return blurb_seterr(err, BLURB_E_FORMAT, "%s: the vocabulary is empty", b->path);
+    if (count > (1 << 24))
+        return blurb_seterr(err, BLURB_E_UNSUPPORTED, "%s: a vocabulary of %d tokens is too large", b->path, count);
     b->n = (int32_t)count + extra;
     b->tokens = calloc((size_t)b->n, sizeof *b->tokens);
     b->lens = calloc((size_t)b->n, sizeof *b->lens);
@@ -221,22 +223,23 @@ static int builder_vocab(tok_builder *b, const cJSON *vocab, int32_t extra, blur
     const cJSON *it;
     cJSON_ArrayForEach(it, vocab) {
         const char *key = it->string;
-        if (!key || !cJSON_IsNumber(it) || it->valuedouble != (double)(int32_t)it->valuedouble)
-            return blurb_seterr(err, BLURB_E_FORMAT, "%s: vocabulary entry '%.64s' has no integer id", b->path,
-                                key ? key : "");
+        int32_t id;
+        if (!key || !json_id(it, &id))
+            return blurb_seterr(err, BLURB_E_FORMAT, "%s: vocabulary entry '%s' has no valid id", b->path,
+                                shown(key ? key : "", key ? strlen(key) : 0).s);
         size_t klen = strlen(key);
         if (klen >= sizeof buf)
-            return blurb_seterr(err, BLURB_E_FORMAT, "%s: token '%.64s...' is longer than %zu bytes", b->path,
-                                key, sizeof buf - 1);
+            return blurb_seterr(err, BLURB_E_FORMAT, "%s: token '%s' is longer than %zu bytes", b->path,
+                                shown(key, klen).s, sizeof buf - 1);
         long n = bytes_from_alphabet(key, klen, buf);
         if (n < 0)
             return blurb_seterr(err, BLURB_E_FORMAT,
-                                "%s: token '%.64s' (id %d) is not in the GPT-2 byte-level alphabet", b->path,
-                                key, (int)it->valuedouble);
+                                "%s: token '%s' (id %d) is not in the GPT-2 byte-level alphabet", b->path,
+                                shown(key, klen).s, (int)id);
         if (n == 0) return blurb_seterr(err, BLURB_E_FORMAT, "%s: empty token string", b->path);
         char what[96];
-        snprintf(what, sizeof what, "token '%.64s'", key);
-        int rc = builder_set(b, (int32_t)it->valuedouble, buf, (size_t)n, what, err);
+        snprintf(what, sizeof what, "token '%s'", shown(key, klen).s);
+        int rc = builder_set(b, id, buf, (size_t)n, what, err);
         if (rc) return rc;
     }
     return 0;
@@ -288,7 +291,10 @@ static int builder_finish_vocab(tok_builder *b, blurb_err *err) {
 static int merges_alloc(blurb_tokenizer *tok, size_t n, const char *path, blurb_err *err) {
     size_t nslots = pow2_at_least(n * 2 + 1);
     tok->merges.slots = malloc(nslots * sizeof *tok->merges.slots);
-    if (!tok->merges.slots) return blurb_seterr(err, BLURB_E_NOMEM, "%s: out of memory", path);
+    tok->merges.new_id_by_rank = malloc((n ? n : 1) * sizeof *tok->merges.new_id_by_rank);
+    if (!tok->merges.slots || !tok->merges.new_id_by_rank)
+        return blurb_seterr(err, BLURB_E_NOMEM, "%s: out of memory", path);
+    tok->merges.n_ranks = n;
     tok->merges.mask = nslots - 1;
     tok->merges.count = 0;
     for (size_t i = 0; i < nslots; i++) tok->merges.slots[i].key = UINT64_MAX;
@@ -311,9 +317,9 @@ static int merge_add(blurb_tokenizer *tok, uint32_t rank, const char *a, size_t 
     int32_t ib = tok_vocab_find(tok, buf + na, (size_t)nb);
     int32_t im = tok_vocab_find(tok, buf, (size_t)(na + nb));
     if (ia < 0 || ib < 0 || im < 0)
-        return blurb_seterr(err, BLURB_E_FORMAT, "%s: %s: merge '%.*s %.*s' uses a token not in the vocabulary",
-                            path, where, (int)(alen > 64 ? 64 : alen), a, (int)(blen > 64 ? 64 : blen), b);
-    if (tok->merges.count + 1 > tok->merges.mask / 2)
+        return blurb_seterr(err, BLURB_E_FORMAT, "%s: %s: merge '%s %s' uses a token not in the vocabulary",
+                            path, where, shown(a, alen).s, shown(b, blen).s);
+    if (tok->merges.count + 1 > tok->merges.mask / 2 || rank >= tok->merges.n_ranks)
         return blurb_seterr(err, BLURB_E_FORMAT, "%s: more merges than counted", path);
     uint64_t key = (uint64_t)(uint32_t)ia << 32 | (uint32_t)ib;
     size_t s = (size_t)hash_pair(key) & tok->merges.mask;
@@ -325,6 +331,7 @@ static int merge_add(blurb_tokenizer *tok, uint32_t rank, const char *a, size_t 
     tok->merges.slots[s].key = key;
     tok->merges.slots[s].rank = rank;
     tok->merges.slots[s].new_id = im;
+    tok->merges.new_id_by_rank[rank] = im;
     return 0;
 }
 
@@ -384,6 +391,7 @@ void blurb_tokenizer_free(blurb_tokenizer *tok) {
     free(tok->offs);
     free(tok->vocab.slots);
     free(tok->merges.slots);
+    free(tok->merges.new_id_by_rank);
     free(tok);
 }
 
@@ -413,13 +421,13 @@ int blurb_tokenizer_load_files(const char *encoder_json, const char *vocab_bpe, 
     char *text = NULL;
     size_t len = 0;
     cJSON *root = NULL;
-    int rc = read_file(encoder_json, &text, &len, err);
+    int rc = blurb_read_file(encoder_json, TOK_FILE_MAX, &text, &len, err);
     if (rc) goto fail;
-    root = cJSON_ParseWithLength(text, len);
+    root = parse_json(encoder_json, text, len, err);
     free(text);
     text = NULL;
     if (!root) {
-        rc = blurb_seterr(err, BLURB_E_FORMAT, "%s: not valid JSON", encoder_json);
+        rc = BLURB_E_FORMAT;
         goto fail;
     }
     rc = builder_vocab(&b, root, 0, err);
@@ -428,7 +436,7 @@ int blurb_tokenizer_load_files(const char *encoder_json, const char *vocab_bpe, 
     root = NULL;
     builder_free(&b);
     if (rc) goto fail;
-    rc = read_file(vocab_bpe, &text, &len, err);
+    rc = blurb_read_file(vocab_bpe, TOK_FILE_MAX, &text, &len, err);
     if (rc) goto fail;
     rc = parse_vocab_bpe(tok, vocab_bpe, text, len, err);
     free(text);
@@ -500,23 +508,23 @@ static int hf_added_tokens(const cJSON *root, const cJSON *vocab, const char *pa
     int idx = 0;
     cJSON_ArrayForEach(it, added) {
         const cJSON *content = cJSON_GetObjectItemCaseSensitive(it, "content");
-        const cJSON *id = cJSON_GetObjectItemCaseSensitive(it, "id");
-        if (!cJSON_IsString(content) || !cJSON_IsNumber(id))
-            return blurb_seterr(err, BLURB_E_FORMAT, "%s: added_tokens[%d] lacks content or id", path, idx);
+        int32_t id, vid;
+        if (!cJSON_IsString(content) || !json_id(cJSON_GetObjectItemCaseSensitive(it, "id"), &id))
+            return blurb_seterr(err, BLURB_E_FORMAT, "%s: added_tokens[%d] lacks content or a valid id", path, idx);
         if (strcmp(content->valuestring, EOT_TEXT) != 0)
             return blurb_seterr(err, BLURB_E_UNSUPPORTED,
-                                "%s: added token '%.64s' (id %d) is not supported (only <|endoftext|>)", path,
-                                content->valuestring, (int)id->valuedouble);
+                                "%s: added token '%s' (id %d) is not supported (only <|endoftext|>)", path,
+                                shown(content->valuestring, strlen(content->valuestring)).s, (int)id);
         const cJSON *in_vocab = cJSON_GetObjectItemCaseSensitive(vocab, EOT_TEXT);
         if (in_vocab) {
-            if (!cJSON_IsNumber(in_vocab) || in_vocab->valuedouble != id->valuedouble)
+            if (!json_id(in_vocab, &vid) || vid != id)
                 return blurb_seterr(err, BLURB_E_FORMAT,
                                     "%s: <|endoftext|> has id %d in added_tokens but another in model.vocab", path,
-                                    (int)id->valuedouble);
+                                    (int)id);
         } else {
-            if (*eot_extra_id >= 0 && *eot_extra_id != (int32_t)id->valuedouble)
+            if (*eot_extra_id >= 0 && *eot_extra_id != id)
                 return blurb_seterr(err, BLURB_E_FORMAT, "%s: <|endoftext|> added twice", path);
-            *eot_extra_id = (int32_t)id->valuedouble;
+            *eot_extra_id = id;
         }
         idx++;
     }
@@ -561,12 +569,12 @@ static int load_hf_json(const char *path, blurb_tokenizer **out, blurb_err *err)
     char *text = NULL;
     size_t len = 0;
     cJSON *root = NULL;
-    int rc = read_file(path, &text, &len, err);
+    int rc = blurb_read_file(path, TOK_FILE_MAX, &text, &len, err);
     if (rc) goto done;
-    root = cJSON_ParseWithLength(text, len);
+    root = parse_json(path, text, len, err);
     free(text);
     if (!root) {
-        rc = blurb_seterr(err, BLURB_E_FORMAT, "%s: not valid JSON", path);
+        rc = BLURB_E_FORMAT;
         goto done;
     }
     rc = hf_check_pipeline(tok, root, path, err);

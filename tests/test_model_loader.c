@@ -1,12 +1,19 @@
 /* Model loader: the default model's config and tensors; copies written in the
  * other layouts HF publishes (no `transformer.` prefix with old attn.bias
  * buffers, explicit lm_head.weight, F32, index + 2 shards, BF16) load to fp32
- * weights bit-identical to what they hold; each bad model is rejected with its
- * own message; fp16/bf16 widening is exact; random models are deterministic. */
+ * weights bit-identical to what they hold and, through the CPU reference
+ * backend, to logits bit-identical to the original's (prefill + 4 decode steps
+ * of the 8 golden prompts); the BF16 copy's logits are within 1e-5 of an F32
+ * copy holding the same bf16-rounded values and its greedy continuations equal
+ * tests/data/golden.json. Each bad model is rejected with its own message;
+ * fp16/bf16 widening is exact; random models are deterministic. */
 #include <math.h>
 #include <sys/wait.h>
 #include <string.h>
 
+#include <cjson/cJSON.h>
+
+#include "blurb/backend.h"
 #include "blurb/model.h"
 #include "check.h"
 #include "st_write.h"
@@ -303,6 +310,140 @@ static void expect_load_fail(const char *dir, int code, const char *needle1, con
     blurb_model_free(m);
 }
 
+/* ---- logits through the CPU reference backend ------------------------------------ */
+
+#define N_GOLDEN 8
+#define N_DECODE 4   /* decode steps compared after the prefill */
+#define GREEDY_MAX 32
+#define EOS_ID 50256
+
+typedef struct golden {
+    int n;
+    int32_t *ids[N_GOLDEN];
+    int n_ids[N_GOLDEN];
+    int32_t greedy[N_GOLDEN][GREEDY_MAX];
+    int n_greedy[N_GOLDEN];
+} golden;
+
+/* tests/data/golden.json: prompt ids and their greedy_32 continuations (see tests/data/GOLDEN.md). */
+static void load_golden(golden *g) {
+    FILE *f = fopen(BLURB_TEST_DATA "/golden.json", "rb");
+    REQUIRE(f);
+    stw_str b = {0};
+    char chunk[4096];
+    size_t got;
+    while ((got = fread(chunk, 1, sizeof chunk, f)) > 0) stw_addf(&b, "%.*s", (int)got, chunk);
+    fclose(f);
+    cJSON *root = cJSON_Parse(b.s);
+    free(b.s);
+    REQUIRE(cJSON_IsArray(root) && cJSON_GetArraySize(root) == N_GOLDEN);
+    memset(g, 0, sizeof *g);
+    g->n = N_GOLDEN;
+    for (int i = 0; i < N_GOLDEN; i++) {
+        const cJSON *e = cJSON_GetArrayItem(root, i);
+        const cJSON *ids = cJSON_GetObjectItemCaseSensitive(e, "ids");
+        const cJSON *gr = cJSON_GetObjectItemCaseSensitive(e, "greedy_32");
+        REQUIRE(cJSON_IsArray(ids) && cJSON_IsArray(gr) && cJSON_GetArraySize(gr) <= GREEDY_MAX);
+        g->n_ids[i] = cJSON_GetArraySize(ids);
+        REQUIRE(g->n_ids[i] >= 1);
+        g->ids[i] = malloc(sizeof(int32_t) * (size_t)g->n_ids[i]);
+        REQUIRE(g->ids[i]);
+        for (int k = 0; k < g->n_ids[i]; k++) g->ids[i][k] = cJSON_GetArrayItem(ids, k)->valueint;
+        g->n_greedy[i] = cJSON_GetArraySize(gr);
+        for (int k = 0; k < g->n_greedy[i]; k++) g->greedy[i][k] = cJSON_GetArrayItem(gr, k)->valueint;
+    }
+    cJSON_Delete(root);
+}
+
+static void free_golden(golden *g) {
+    for (int i = 0; i < g->n; i++) free(g->ids[i]);
+}
+
+static blurb_backend *cpu_backend(const blurb_model *m, int slots) {
+    blurb_backend_opts o = blurb_backend_opts_default();
+    o.kind = BLURB_BACKEND_CPU;
+    o.max_slots = slots;
+    blurb_backend *be = NULL;
+    blurb_err err = {0};
+    int rc = blurb_backend_create(m, &o, &be, &err);
+    if (rc != 0) fprintf(stderr, "cpu backend: %s\n", err.msg);
+    REQUIRE(rc == 0 && be);
+    return be;
+}
+
+static int32_t argmax(const float *v, int n) {
+    int32_t best = 0; /* ties go to the lower id */
+    for (int i = 1; i < n; i++)
+        if (v[i] > v[best]) best = i;
+    return best;
+}
+
+/* Logits of all golden prompts prefilled in one batch, then N_DECODE greedy
+ * decode steps: [(1 + N_DECODE) * n, vocab_size] floats. */
+static float *run_logits(const blurb_model *m, const golden *g) {
+    int V = m->cfg.vocab_size, n = g->n;
+    blurb_backend *be = cpu_backend(m, n);
+    float *out = malloc(sizeof(float) * (size_t)V * (size_t)n * (1 + N_DECODE));
+    REQUIRE(out);
+    blurb_chunk ch[N_GOLDEN];
+    int32_t next[N_GOLDEN];
+    blurb_err err = {0};
+    for (int i = 0; i < n; i++) ch[i] = (blurb_chunk){i, g->ids[i], g->n_ids[i]};
+    for (int step = 0; step <= N_DECODE; step++) {
+        REQUIRE(blurb_backend_forward(be, ch, n, false, &err) == 0);
+        for (int i = 0; i < n; i++) {
+            float *row = out + ((size_t)step * (size_t)n + (size_t)i) * (size_t)V;
+            REQUIRE(blurb_backend_logits(be, i, row, &err) == 0);
+            next[i] = argmax(row, V);
+            ch[i] = (blurb_chunk){i, &next[i], 1};
+        }
+    }
+    blurb_backend_free(be);
+    return out;
+}
+
+/* Greedy continuations of every golden prompt, batched, each stopping after EOS. */
+static void run_greedy(const blurb_model *m, const golden *g, int32_t out[N_GOLDEN][GREEDY_MAX],
+                       int n_out[N_GOLDEN]) {
+    int V = m->cfg.vocab_size;
+    blurb_backend *be = cpu_backend(m, g->n);
+    float *row = malloc(sizeof(float) * (size_t)V);
+    REQUIRE(row);
+    blurb_chunk ch[N_GOLDEN];
+    int live[N_GOLDEN], n_live = g->n;
+    blurb_err err = {0};
+    for (int i = 0; i < g->n; i++) {
+        n_out[i] = 0;
+        live[i] = i;
+        ch[i] = (blurb_chunk){i, g->ids[i], g->n_ids[i]};
+    }
+    while (n_live > 0) {
+        REQUIRE(blurb_backend_forward(be, ch, n_live, false, &err) == 0);
+        int k = 0;
+        for (int r = 0; r < n_live; r++) {
+            int s = live[r];
+            REQUIRE(blurb_backend_logits(be, r, row, &err) == 0);
+            int32_t t = argmax(row, V);
+            out[s][n_out[s]++] = t;
+            if (t != EOS_ID && n_out[s] < GREEDY_MAX) {
+                live[k] = s;
+                ch[k] = (blurb_chunk){s, &out[s][n_out[s] - 1], 1};
+                k++;
+            }
+        }
+        n_live = k;
+    }
+    free(row);
+    blurb_backend_free(be);
+}
+
+static bool bits_equal(const float *a, const float *b, size_t n, const char *what) {
+    size_t diff = 0;
+    for (size_t i = 0; i < n; i++) diff += memcmp(&a[i], &b[i], 4) != 0;
+    if (diff && what) fprintf(stderr, "%s: %zu of %zu logits differ\n", what, diff, n);
+    return diff == 0;
+}
+
 /* ---- tests ---------------------------------------------------------------------- */
 
 static void test_widening(void) {
@@ -378,6 +519,10 @@ static void test_default_model(void) {
     CHECK(m->layers[2].c_fc_b.ndim == 1 && m->layers[2].c_fc_b.shape[0] == 1024 && m->layers[2].c_fc_b.shape[1] == 1);
     CHECK(m->dir && strcmp(m->dir, default_dir()) == 0);
 
+    golden g;
+    load_golden(&g);
+    size_t n_logits = (size_t)m->cfg.vocab_size * (size_t)g.n * (1 + N_DECODE);
+    float *ref = run_logits(m, &g);
     char *cfg_src = stw_path(default_dir(), "config.json");
     struct {
         const char *name;
@@ -402,6 +547,10 @@ static void test_default_model(void) {
             if (copies[i].o.conv == CONV_F32) {
                 CHECK(c->wte.dtype == BLURB_DTYPE_F32 && blurb_model_n_bytes(c) == 4 * 17735936);
             }
+            float *lg = run_logits(c, &g);
+            CHECKF(bits_equal(ref, lg, n_logits, copies[i].name), "%s copy: logits not bit-identical",
+                   copies[i].name);
+            free(lg);
         }
         blurb_model_free(c);
         stw_rmtree(d);
@@ -424,6 +573,27 @@ static void test_default_model(void) {
         CHECK(same_weights(mb, mr, "bf16 vs f32-of-bf16"));
         /* And rounding really happened: bf16 keeps 8 significand bits, f16 11. */
         CHECK(!same_weights(mb, m, NULL));
+        float *lb = run_logits(mb, &g), *lr = run_logits(mr, &g);
+        double worst = 0;
+        for (size_t i = 0; i < n_logits; i++) {
+            double d = fabs((double)lb[i] - (double)lr[i]);
+            if (isnan(d) || d > worst) worst = isnan(d) ? INFINITY : d; /* a NaN fails the check */
+        }
+        CHECKF(worst <= 1e-5, "bf16 vs f32-of-bf16 logits: max abs diff %g", worst);
+        /* bf16 rounding really reaches the logits (the comparison above is not vacuous). */
+        CHECK(!bits_equal(ref, lb, n_logits, NULL));
+        free(lb);
+        free(lr);
+        int32_t out[N_GOLDEN][GREEDY_MAX];
+        int n_out[N_GOLDEN];
+        run_greedy(mb, &g, out, n_out);
+        for (int i = 0; i < g.n; i++) {
+            bool same = n_out[i] == g.n_greedy[i] && memcmp(out[i], g.greedy[i], sizeof(int32_t) * (size_t)n_out[i]) == 0;
+            int first = 0;
+            while (first < n_out[i] && first < g.n_greedy[i] && out[i][first] == g.greedy[i][first]) first++;
+            CHECKF(same, "bf16 copy, prompt %d: greedy continuation differs from the golden at token %d "
+                   "(%d vs %d tokens)", i, first, n_out[i], g.n_greedy[i]);
+        }
     }
     blurb_model_free(mb);
     blurb_model_free(mr);
@@ -434,6 +604,8 @@ static void test_default_model(void) {
     free(dbf);
     free(dref);
     free(cfg_src);
+    free(ref);
+    free_golden(&g);
     blurb_model_free(m);
 }
 

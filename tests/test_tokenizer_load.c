@@ -10,6 +10,7 @@
 #include <cjson/cJSON.h>
 
 #include "blurb/tokenizer.h"
+#include "blurb/utf8.h"
 #include "check.h"
 #include "tokenizer_golden_read.h"
 
@@ -239,6 +240,10 @@ int main(void) {
             ENC(tok, " Hello", false, 18435);
             ENC(tok, "\nHi", false, 220, 198, 17250);
             ENC(tok, "a <|endoftext|> b", false, 257, 1279, 91, 437, 1659, 5239, 91, 29, 275);
+            /* Each segment between special tokens gets its own prefix space. */
+            ENC(tok, "a <|endoftext|> b", true, 257, 220, 50256, 275);
+            ENC(tok, "<|endoftext|>x", true, 50256, 2124);
+            ENC(tok, "x<|endoftext|>", true, 2124, 50256);
             blurb_tokenizer_free(tok);
             tok = NULL;
         }
@@ -296,6 +301,12 @@ int main(void) {
         {"model", "vocab", "{\"a\": 0, \"b\": 2}", BLURB_E_FORMAT, "outside 0..1"},
         {"model", "vocab", "{\"a\": 0, \"b\": 1}", BLURB_E_FORMAT, "no token for byte 0x00"},
         {"model", "vocab", "[]", BLURB_E_FORMAT, "not a JSON object"},
+        {"model", "vocab", "{\"a\": 1e12}", BLURB_E_FORMAT, "vocabulary entry 'a' has no valid id"},
+        {"model", "vocab", "{\"a\": 0.5}", BLURB_E_FORMAT, "vocabulary entry 'a' has no valid id"},
+        {"", "added_tokens", "[{\"id\":-1,\"content\":\"<|endoftext|>\"}]", BLURB_E_FORMAT,
+         "added_tokens[0] lacks content or a valid id"},
+        {"", "added_tokens", "[{\"id\":7,\"content\":\"<|endoftext|>\"}]", BLURB_E_FORMAT,
+         "<|endoftext|> has id 7 in added_tokens but another in model.vocab"},
     };
     cJSON *base = gpt2_json(false);
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
@@ -310,6 +321,24 @@ int main(void) {
         write_json(root);
         cJSON_Delete(root);
         expect_fail(50257, bad[i].code, bad[i].needle);
+    }
+    /* A long quoted token is cut at a character boundary: messages stay UTF-8. */
+    {
+        cJSON *root = cJSON_Duplicate(base, 1);
+        char content[128] = "";
+        for (int i = 0; i < 30; i++) strcat(content, "\xE6\x97\xA5");
+        cJSON *added = cJSON_CreateArray();
+        cJSON *t = cJSON_CreateObject();
+        cJSON_AddNumberToObject(t, "id", 50257);
+        cJSON_AddStringToObject(t, "content", content);
+        cJSON_AddItemToArray(added, t);
+        cJSON_ReplaceItemInObject(root, "added_tokens", added);
+        write_json(root);
+        cJSON_Delete(root);
+        blurb_tokenizer *none = NULL;
+        CHECK(load_tmp(50257, &none, &err) == BLURB_E_UNSUPPORTED);
+        CHECKF(blurb_utf8_valid(err.msg, strlen(err.msg), NULL) && strstr(err.msg, "\xA5...' (id 50257)"), "%s",
+               err.msg);
     }
     cJSON_Delete(base);
     spit(in_tmp("tokenizer.json"), "{\"model\": {\"vocab\": {");

@@ -73,8 +73,9 @@ uint64_t blurb_stream_key(uint64_t seed, const char *id, size_t id_len, uint32_t
  * Philox output word 0 for counter {step, 0, 0, 0}, times 2^-24. */
 float blurb_stream_uniform(uint64_t key, uint32_t step);
 
-/* Scratch buffers for blurb_sample_row, sized for one vocabulary (about 24 bytes
- * per token). _new returns NULL for vocab_size <= 0 or when out of memory. */
+/* Scratch buffers for blurb_sample_row, sized for one vocabulary (32 bytes
+ * per token). _new returns NULL for vocab_size outside (0, 2^30] or when out of
+ * memory. */
 typedef struct blurb_sampler_scratch blurb_sampler_scratch;
 blurb_sampler_scratch *blurb_sampler_scratch_new(int vocab_size);
 void blurb_sampler_scratch_free(blurb_sampler_scratch *s);

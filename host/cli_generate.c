@@ -1,0 +1,338 @@
+/* blurb generate: the catalog job (include/blurb/job.h) as a command. */
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "blurb/backend.h"
+#include "blurb/catalog.h"
+#include "blurb/job.h"
+#include "blurb/model.h"
+#include "blurb/template.h"
+#include "blurb/tokenizer.h"
+#include "cli.h"
+
+static void usage(FILE *f) {
+    fprintf(f,
+        "usage: blurb generate [--model DIR] --input FILE --output FILE [options]\n"
+        "\n"
+        "Builds a prompt for every product of a JSON Lines catalog, samples descriptions\n"
+        "with the model and writes one JSON line per product, in input order:\n"
+        "  {\"id\": ..., \"line\": L, \"prompt_tokens\": N, \"outputs\": [{\"text\": ..., \"tokens\": N,\n"
+        "   \"finish_reason\": \"stop\"|\"length\", \"mean_logprob\": x}]}\n"
+        "or, for a line that cannot be used, {\"id\": ..., \"line\": L, \"error\": \"...\"}.\n"
+        "Bad lines never stop the job; the exit status is 1 only when the job itself fails\n"
+        "(model, backend, I/O) and 2 for bad options.\n"
+        "\n"
+        "Input and output:\n"
+        "  --model DIR             model directory: config.json + model.safetensors\n"
+        "                          (default: $BLURB_MODEL, else the shipped weights/default)\n"
+        "  --input FILE            catalog, one JSON object a line; '-' reads stdin. Blank lines\n"
+        "                          are skipped; a record's id is its \"id\" (string or number),\n"
+        "                          else its line number\n"
+        "  --output FILE           where the JSON lines go; '-' writes stdout\n"
+        "  --template TEXT|@FILE   prompt template: {field} is replaced by the product's field\n"
+        "                          (strings as they are, numbers as written, arrays joined\n"
+        "                          with \", \"), {a.b} reads nested objects, a line holding\n"
+        "                          {field?} is left out when the field is missing, null or\n"
+        "                          empty, {{ and }} are literal braces. @FILE reads the\n"
+        "                          template from FILE without its final newline. A missing\n"
+        "                          required field makes an error record. Default (the\n"
+        "                          default model's prompt format):\n"
+        "                            Product: {title}\\nBrand: {brand?}\\nCategory: {category?}\\nDescription:\n"
+        "                          (\\n here means a newline; TEXT itself is taken literally)\n"
+        "\n"
+        "Sampling (applied in this order each step):\n"
+        "  --repetition-penalty R  divide positive / multiply negative logits of tokens already\n"
+        "                          in the prompt or output by R (HF semantics); 1 = off [1.0]\n"
+        "  --min-new-tokens N      EOS is not allowed before N new tokens [0]\n"
+        "  --temperature T         divide logits by T; 0 = greedy (argmax) [0.8]\n"
+        "  --top-k K               keep the K most likely tokens; 0 = off [0]\n"
+        "  --top-p P               keep the smallest most-likely set with mass >= P;\n"
+        "                          1 = off, <= 0 = greedy [0.9]\n"
+        "  --seed S                random seed (0..2^64-1); a record's samples depend only\n"
+        "                          on the model, its prompt, the options and S, never on\n"
+        "                          batching or input order; use e.g. the date for nightly\n"
+        "                          variety [0]\n"
+        "  --n N                   descriptions sampled per product [1]\n"
+        "  --max-new-tokens N      at most N new tokens per description (also capped by the\n"
+        "                          model's context) [128]\n"
+        "  --stop STR              end a description where STR appears (may span tokens; STR\n"
+        "                          is cut from the text); repeatable. EOS always ends one\n"
+        "\n"
+        "Execution:\n"
+        "  --backend auto|cpu|cuda where the model runs; auto = cuda when built with CUDA and\n"
+        "                          a GPU is visible, else cpu [auto]\n"
+        "  --batch N               most sequences (product x sample) in flight; 0 = the\n"
+        "                          backend's choice [0]. Does not change the output\n"
+        "  --dtype bf16|fp16|fp32  cuda compute type; the cpu backend always uses fp32 [bf16]\n"
+        "  --threads N             cpu threads; 0 = OpenMP's default [0]\n"
+        "  --progress-interval S   seconds between progress lines when stderr is not a\n"
+        "                          terminal (on a terminal one line is redrawn) [10]\n"
+        "  --quiet                 no progress and no summary on stderr\n"
+        "  --help                  this text\n");
+}
+
+typedef struct progress_state {
+    bool tty;
+    bool quiet;
+    double interval;      /* seconds between plain lines */
+    double last;          /* when the last line was printed */
+    bool drawn;           /* a TTY line is on screen */
+} progress_state;
+
+static void on_progress(void *ctx, const blurb_job_progress *p) {
+    progress_state *ps = ctx;
+    if (ps->quiet) return;
+    char line[256];
+    if (p->final) {
+        if (ps->tty && ps->drawn) {
+            blurb_job_progress_format(p, line, sizeof line);
+            fprintf(stderr, "\r%-79s\n", line);
+        }
+        return;
+    }
+    double gap = ps->tty ? 0.2 : ps->interval;
+    if (p->seconds - ps->last < gap && ps->last > 0) return;
+    ps->last = p->seconds;
+    blurb_job_progress_format(p, line, sizeof line);
+    if (ps->tty) {
+        fprintf(stderr, "\r%-79s", line);
+        ps->drawn = true;
+    } else {
+        fprintf(stderr, "blurb generate: %s\n", line);
+    }
+    fflush(stderr);
+}
+
+/* Strict number parsing: the whole argument, within range. */
+static bool parse_int(const char *s, long lo, long hi, int *out) {
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || end == s || *end || v < lo || v > hi) return false;
+    *out = (int)v;
+    return true;
+}
+
+static bool parse_float(const char *s, float *out) {
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno || end == s || *end || !isfinite(v)) return false;
+    *out = (float)v;
+    return true;
+}
+
+static bool parse_u64(const char *s, uint64_t *out) {
+    if (!*s || *s == '-' || *s == '+') return false;
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno || end == s || *end) return false;
+    *out = (uint64_t)v;
+    return true;
+}
+
+static int bad_value(const char *opt, const char *val, const char *want) {
+    fprintf(stderr, "blurb generate: %s '%s': expected %s\n", opt, val, want);
+    return 2;
+}
+
+int cli_generate(int argc, char **argv) {
+    const char *model_dir = NULL, *input = NULL, *output = NULL, *template_arg = NULL;
+    blurb_job_opts jo = blurb_job_opts_default();
+    blurb_backend_opts bo = blurb_backend_opts_default();
+    progress_state ps = {false, false, 10.0, 0.0, false};
+    int batch = 0;
+    const char **stops = calloc((size_t)argc + 1, sizeof *stops);
+    if (!stops) {
+        fprintf(stderr, "blurb generate: out of memory\n");
+        return 1;
+    }
+    int n_stops = 0;
+    int status = 2;
+
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+            usage(stdout);
+            free(stops);
+            return 0;
+        }
+        if (strcmp(a, "--quiet") == 0) {
+            ps.quiet = true;
+            continue;
+        }
+        if (strncmp(a, "--", 2) != 0) {
+            fprintf(stderr, "blurb generate: unexpected argument '%s' (see --help)\n", a);
+            goto out;
+        }
+        /* --opt VALUE or --opt=VALUE */
+        char name[64];
+        const char *val;
+        const char *eq = strchr(a, '=');
+        if (eq) {
+            size_t n = (size_t)(eq - a);
+            if (n >= sizeof name) n = sizeof name - 1;
+            memcpy(name, a, n);
+            name[n] = '\0';
+            val = eq + 1;
+        } else {
+            snprintf(name, sizeof name, "%s", a);
+            if (i + 1 >= argc) {
+                fprintf(stderr, "blurb generate: %s needs a value (see --help)\n", a);
+                goto out;
+            }
+            val = argv[++i];
+        }
+        float f;
+        if (strcmp(name, "--model") == 0) model_dir = val;
+        else if (strcmp(name, "--input") == 0) input = val;
+        else if (strcmp(name, "--output") == 0) output = val;
+        else if (strcmp(name, "--template") == 0) template_arg = val;
+        else if (strcmp(name, "--n") == 0) {
+            if (!parse_int(val, 1, 1000000, &jo.n_samples)) { status = bad_value(name, val, "an integer >= 1"); goto out; }
+        } else if (strcmp(name, "--max-new-tokens") == 0) {
+            if (!parse_int(val, 1, INT_MAX, &jo.max_new_tokens)) { status = bad_value(name, val, "an integer >= 1"); goto out; }
+        } else if (strcmp(name, "--min-new-tokens") == 0) {
+            if (!parse_int(val, 0, INT_MAX, &jo.sampling.min_new_tokens)) { status = bad_value(name, val, "an integer >= 0"); goto out; }
+        } else if (strcmp(name, "--temperature") == 0) {
+            if (!parse_float(val, &f) || f < 0) { status = bad_value(name, val, "a number >= 0"); goto out; }
+            jo.sampling.temperature = f;
+        } else if (strcmp(name, "--top-k") == 0) {
+            if (!parse_int(val, 0, INT_MAX, &jo.sampling.top_k)) { status = bad_value(name, val, "an integer >= 0"); goto out; }
+        } else if (strcmp(name, "--top-p") == 0) {
+            if (!parse_float(val, &f)) { status = bad_value(name, val, "a number"); goto out; }
+            jo.sampling.top_p = f;
+        } else if (strcmp(name, "--repetition-penalty") == 0) {
+            if (!parse_float(val, &f) || !(f > 0)) { status = bad_value(name, val, "a number > 0"); goto out; }
+            jo.sampling.repetition_penalty = f;
+        } else if (strcmp(name, "--seed") == 0) {
+            if (!parse_u64(val, &jo.seed)) { status = bad_value(name, val, "an integer 0..18446744073709551615"); goto out; }
+        } else if (strcmp(name, "--stop") == 0) {
+            if (!*val) { status = bad_value(name, val, "a non-empty string"); goto out; }
+            stops[n_stops++] = val;
+        } else if (strcmp(name, "--backend") == 0) {
+            blurb_err e;
+            if (blurb_backend_kind_parse(val, &bo.kind, &e)) { status = bad_value(name, val, "auto, cpu or cuda"); goto out; }
+        } else if (strcmp(name, "--batch") == 0) {
+            if (!parse_int(val, 0, 1 << 20, &batch)) { status = bad_value(name, val, "an integer >= 0"); goto out; }
+        } else if (strcmp(name, "--dtype") == 0) {
+            if (strcmp(val, "bf16") == 0) bo.dtype = BLURB_DTYPE_BF16;
+            else if (strcmp(val, "fp16") == 0) bo.dtype = BLURB_DTYPE_F16;
+            else if (strcmp(val, "fp32") == 0) bo.dtype = BLURB_DTYPE_F32;
+            else { status = bad_value(name, val, "bf16, fp16 or fp32"); goto out; }
+        } else if (strcmp(name, "--threads") == 0) {
+            if (!parse_int(val, 0, 4096, &bo.n_threads)) { status = bad_value(name, val, "an integer >= 0"); goto out; }
+        } else if (strcmp(name, "--progress-interval") == 0) {
+            if (!parse_float(val, &f) || f < 0) { status = bad_value(name, val, "a number of seconds >= 0"); goto out; }
+            ps.interval = f;
+        } else {
+            fprintf(stderr, "blurb generate: unknown option '%s' (see --help)\n", name);
+            goto out;
+        }
+    }
+    if (!input || !output) {
+        fprintf(stderr, "blurb generate: --input and --output are required (see --help)\n");
+        goto out;
+    }
+    jo.stops = stops;
+    jo.n_stops = n_stops;
+    jo.batch = batch;
+    bo.max_slots = batch;
+
+    blurb_err err;
+    blurb_err_clear(&err);
+    blurb_template *tmpl = NULL;
+    blurb_catalog *cat = NULL;
+    blurb_model *model = NULL;
+    blurb_tokenizer *tok = NULL;
+    blurb_backend *be = NULL;
+    FILE *out = NULL;
+    char dirbuf[4096];
+
+    if (blurb_template_from_arg(template_arg, &tmpl, &err)) {
+        fprintf(stderr, "blurb generate: --template: %s\n", err.msg);
+        goto out;
+    }
+    jo.tmpl = tmpl;
+    if (blurb_job_check(&jo, &err)) {
+        fprintf(stderr, "blurb generate: %s\n", err.msg);
+        goto cleanup;
+    }
+    status = 1;
+    if (!model_dir) {
+        if (blurb_default_model_dir(dirbuf, sizeof dirbuf, &err)) {
+            fprintf(stderr, "blurb generate: no model: %s (give --model DIR)\n", err.msg);
+            goto cleanup;
+        }
+        model_dir = dirbuf;
+    }
+    if (blurb_catalog_read(input, &cat, &err)) {
+        fprintf(stderr, "blurb generate: %s\n", err.msg);
+        goto cleanup;
+    }
+    if (blurb_model_load(model_dir, &model, &err)) {
+        fprintf(stderr, "blurb generate: %s\n", err.msg);
+        goto cleanup;
+    }
+    if (blurb_tokenizer_load(model_dir, model->cfg.vocab_size, &tok, &err)) {
+        fprintf(stderr, "blurb generate: %s\n", err.msg);
+        goto cleanup;
+    }
+    jo.sampling.eos_token_id = model->cfg.eos_token_id;
+    if (blurb_backend_create(model, &bo, &be, &err)) {
+        fprintf(stderr, "blurb generate: %s\n", err.msg);
+        goto cleanup;
+    }
+    if (strcmp(output, "-") == 0) {
+        out = stdout;
+    } else if (!(out = fopen(output, "wb"))) {
+        fprintf(stderr, "blurb generate: %s: cannot open for writing: %s\n", output, strerror(errno));
+        goto cleanup;
+    }
+    ps.tty = isatty(STDERR_FILENO) == 1;
+    jo.progress = on_progress;
+    jo.progress_ctx = &ps;
+    if (!ps.quiet)
+        fprintf(stderr, "blurb generate: %zu records from %s, model %s, backend %s, %d slots\n", cat->n_lines,
+                strcmp(input, "-") == 0 ? "stdin" : input, model_dir, be->ops->name,
+                batch > 0 && batch < be->n_slots ? batch : be->n_slots);
+    blurb_job_stats st;
+    int rc = blurb_job_run(be, tok, cat, &jo, out, &st, &err);
+    if (out != stdout) {
+        if (fclose(out) != 0 && rc == 0) {
+            fprintf(stderr, "blurb generate: %s: %s\n", output, strerror(errno));
+            rc = BLURB_E_IO;
+        }
+    } else if (fflush(stdout) != 0 && rc == 0) {
+        fprintf(stderr, "blurb generate: stdout: %s\n", strerror(errno));
+        rc = BLURB_E_IO;
+    }
+    out = NULL;
+    if (rc && err.msg[0]) fprintf(stderr, "blurb generate: job failed: %s\n", err.msg);
+    if (!ps.quiet) {
+        char line[256];
+        blurb_job_summary_format(&st, line, sizeof line);
+        fprintf(stderr, "blurb generate: %s\n", line);
+    }
+    status = rc ? 1 : 0;
+
+cleanup:
+    if (out && out != stdout) fclose(out);
+    blurb_backend_free(be);
+    blurb_tokenizer_free(tok);
+    blurb_model_free(model);
+    blurb_catalog_free(cat);
+    blurb_template_free(tmpl);
+out:
+    free(stops);
+    return status;
+}

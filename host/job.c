@@ -1,0 +1,492 @@
+#include "blurb/job.h"
+
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "blurb/utf8.h"
+#include "strbuf.h"
+
+blurb_job_opts blurb_job_opts_default(void) {
+    blurb_job_opts o;
+    memset(&o, 0, sizeof o);
+    o.n_samples = 1;
+    o.max_new_tokens = 128;
+    o.sampling = blurb_sampling_default();
+    o.step_tokens = 4096;
+    return o;
+}
+
+int blurb_job_check(const blurb_job_opts *o, blurb_err *err) {
+    if (!o->tmpl) return blurb_seterr(err, BLURB_E_INVALID, "no prompt template given");
+    if (o->n_samples < 1) return blurb_seterr(err, BLURB_E_INVALID, "--n must be >= 1 (got %d)", o->n_samples);
+    if (o->max_new_tokens < 1)
+        return blurb_seterr(err, BLURB_E_INVALID, "--max-new-tokens must be >= 1 (got %d)", o->max_new_tokens);
+    if (o->batch < 0) return blurb_seterr(err, BLURB_E_INVALID, "--batch must be >= 0 (got %d)", o->batch);
+    if (o->prefill_chunk < 0 || o->step_tokens < 0)
+        return blurb_seterr(err, BLURB_E_INVALID, "prefill_chunk and step_tokens must be >= 0");
+    if (o->n_stops < 0 || (o->n_stops > 0 && !o->stops))
+        return blurb_seterr(err, BLURB_E_INVALID, "bad stop string list");
+    for (int i = 0; i < o->n_stops; i++) {
+        if (!o->stops[i] || !o->stops[i][0])
+            return blurb_seterr(err, BLURB_E_INVALID, "--stop: a stop string must not be empty");
+        size_t bad;
+        if (!blurb_utf8_valid(o->stops[i], strlen(o->stops[i]), &bad))
+            return blurb_seterr(err, BLURB_E_INVALID, "--stop '%s': invalid UTF-8 at byte %zu", o->stops[i], bad);
+    }
+    return blurb_sampling_check(&o->sampling, err);
+}
+
+/* ---- per-record and per-sequence state ---------------------------------------- */
+
+typedef struct sample_out {
+    char *text;          /* trimmed, owned */
+    size_t len;
+    int tokens;
+    bool stopped;        /* finish_reason "stop" (EOS or stop string), else "length" */
+    double sum_logprob;
+} sample_out;
+
+typedef struct rec_state {
+    bool done;           /* output line ready */
+    const blurb_catalog_line *src;
+    blurb_record rec;    /* id and line; root freed once the prompt is built */
+    int32_t *prompt;
+    int n_prompt;
+    int max_gen;         /* max_new_tokens capped by n_ctx - n_prompt */
+    int next_sample;     /* next sample index to start */
+    int samples_left;    /* samples not finished */
+    sample_out *outs;    /* [n_samples] */
+    strbuf line;         /* the output line, once done */
+} rec_state;
+
+typedef struct seq {
+    bool active;
+    size_t rec;
+    int sample;
+    uint64_t key;
+    int fed;             /* prompt tokens fed so far */
+    int n_generated;
+    int32_t next_token;  /* last drawn token, fed in the next step */
+    double sum_logprob;
+    strbuf text;         /* detokenized so far (may lack the NUL terminator) */
+    blurb_detok *detok;
+    int chunk;           /* tokens fed in the current step, 0 when not in it */
+} seq;
+
+typedef struct job {
+    blurb_backend *be;
+    const blurb_tokenizer *tok;
+    const blurb_catalog *cat;
+    const blurb_job_opts *o;
+    FILE *out;
+    rec_state **recs;    /* [n_records]; NULL before preparation and after writing */
+    size_t n_records;
+    size_t next_admit;   /* first record not fully started */
+    size_t next_write;   /* first record not yet written */
+    seq *seqs;           /* [n_slots] */
+    int n_slots;
+    blurb_job_stats st;
+    struct timespec t0;
+    size_t max_stop_len;
+} job;
+
+static double now_since(const struct timespec *t0) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)(t.tv_sec - t0->tv_sec) + 1e-9 * (double)(t.tv_nsec - t0->tv_nsec);
+}
+
+static void rec_free(rec_state *r, int n_samples) {
+    if (!r) return;
+    blurb_record_clear(&r->rec);
+    free(r->prompt);
+    if (r->outs)
+        for (int i = 0; i < n_samples; i++) free(r->outs[i].text);
+    free(r->outs);
+    sb_free(&r->line);
+    free(r);
+}
+
+static int line_head(strbuf *b, const rec_state *r) {
+    return sb_printf(b, "{\"id\": %s, \"line\": %ld, ", r->rec.id_json, r->rec.line_no);
+}
+
+/* Makes r an error record with the given reason. */
+static int rec_fail(job *j, rec_state *r, const char *reason) {
+    r->line.len = 0;
+    if (line_head(&r->line, r) || sb_puts(&r->line, "\"error\": ") ||
+        sb_json_string(&r->line, reason, strlen(reason)) || sb_put(&r->line, "}\n", 2))
+        return BLURB_E_NOMEM;
+    r->done = true;
+    j->st.errors++;
+    j->st.records++;
+    return 0;
+}
+
+/* rec_fail for a bad record: only running out of memory fails the job. */
+static int rec_bad(job *j, rec_state *r, const char *reason, blurb_err *err) {
+    if (rec_fail(j, r, reason)) return blurb_seterr(err, BLURB_E_NOMEM, "out of memory at line %ld", r->rec.line_no);
+    return 0;
+}
+
+/* Parses, renders and tokenizes record i. Bad input makes an error record (rc 0);
+ * only running out of memory fails. */
+static int rec_prepare(job *j, size_t i, blurb_err *err) {
+    rec_state *r = calloc(1, sizeof *r);
+    if (!r) return blurb_seterr(err, BLURB_E_NOMEM, "out of memory");
+    j->recs[i] = r;
+    r->src = &j->cat->lines[i];
+    blurb_err why;
+    blurb_err_clear(&why);
+    int rc = blurb_record_parse(j->cat->data + r->src->off, r->src->len, r->src->line_no, &r->rec, &why);
+    if (rc == BLURB_E_NOMEM) return blurb_seterr(err, rc, "line %ld: %s", r->src->line_no, why.msg);
+    if (rc) return rec_bad(j, r, why.msg, err);
+
+    char *prompt = NULL;
+    size_t prompt_len = 0;
+    rc = blurb_template_render(j->o->tmpl, &r->rec, &prompt, &prompt_len, &why);
+    if (rc == BLURB_E_NOMEM) return blurb_seterr(err, rc, "line %ld: %s", r->src->line_no, why.msg);
+    if (rc) return rec_bad(j, r, why.msg, err);
+
+    size_t n_ids = 0;
+    rc = blurb_tokenizer_encode(j->tok, prompt, prompt_len, false, &r->prompt, &n_ids, &why);
+    free(prompt);
+    if (rc == BLURB_E_NOMEM) return blurb_seterr(err, rc, "line %ld: %s", r->src->line_no, why.msg);
+    if (rc) return rec_bad(j, r, why.msg, err);
+    /* The JSON tree is not needed any more; only the id stays. */
+    cJSON_Delete(r->rec.root);
+    r->rec.root = NULL;
+    free(r->rec.nums);
+    r->rec.nums = NULL;
+    r->rec.n_nums = 0;
+
+    int n_ctx = j->be->n_ctx;
+    int need = j->o->sampling.min_new_tokens > 1 ? j->o->sampling.min_new_tokens : 1;
+    char reason[256];
+    if (n_ids == 0) return rec_bad(j, r, "the prompt is empty (0 tokens)", err);
+    if (n_ids > (size_t)n_ctx || (int)n_ids + need > n_ctx) {
+        snprintf(reason, sizeof reason,
+                 "prompt too long: %zu tokens + %d new token%s exceed the context of %d tokens", n_ids, need,
+                 need == 1 ? "" : "s", n_ctx);
+        return rec_bad(j, r, reason, err);
+    }
+    r->n_prompt = (int)n_ids;
+    r->max_gen = n_ctx - r->n_prompt < j->o->max_new_tokens ? n_ctx - r->n_prompt : j->o->max_new_tokens;
+    r->samples_left = j->o->n_samples;
+    r->outs = calloc((size_t)j->o->n_samples, sizeof *r->outs);
+    if (!r->outs) return blurb_seterr(err, BLURB_E_NOMEM, "out of memory");
+    j->st.prompt_tokens += r->n_prompt;
+    return 0;
+}
+
+static void format_logprob(char *buf, size_t size, double mean) {
+    if (!isfinite(mean)) {
+        snprintf(buf, size, "null");
+        return;
+    }
+    snprintf(buf, size, "%.4f", mean);
+    if (strcmp(buf, "-0.0000") == 0) snprintf(buf, size, "0.0000");
+}
+
+static int rec_finish(job *j, rec_state *r) {
+    strbuf *b = &r->line;
+    if (line_head(b, r) || sb_printf(b, "\"prompt_tokens\": %d, \"outputs\": [", r->n_prompt)) return BLURB_E_NOMEM;
+    for (int s = 0; s < j->o->n_samples; s++) {
+        const sample_out *o = &r->outs[s];
+        char lp[64];
+        format_logprob(lp, sizeof lp, o->tokens ? o->sum_logprob / o->tokens : NAN);
+        if ((s && sb_put(b, ", ", 2)) || sb_puts(b, "{\"text\": ") || sb_json_string(b, o->text, o->len) ||
+            sb_printf(b, ", \"tokens\": %d, \"finish_reason\": \"%s\", \"mean_logprob\": %s}", o->tokens,
+                      o->stopped ? "stop" : "length", lp))
+            return BLURB_E_NOMEM;
+    }
+    if (sb_put(b, "]}\n", 3)) return BLURB_E_NOMEM;
+    r->done = true;
+    j->st.records++;
+    return 0;
+}
+
+/* Writes every finished record at the head of the queue, in input order. */
+static int write_ready(job *j, blurb_err *err) {
+    while (j->next_write < j->n_records && j->recs[j->next_write] && j->recs[j->next_write]->done) {
+        rec_state *r = j->recs[j->next_write];
+        if (fwrite(r->line.p, 1, r->line.len, j->out) != r->line.len)
+            return blurb_seterr(err, BLURB_E_IO, "writing the output failed at line %ld: %s", r->rec.line_no,
+                                strerror(errno));
+        rec_free(r, j->o->n_samples);
+        j->recs[j->next_write] = NULL;
+        j->next_write++;
+    }
+    return 0;
+}
+
+/* Starts the next sequences in input order in every free slot. */
+static int fill_slots(job *j, blurb_err *err) {
+    for (int s = 0; s < j->n_slots; s++) {
+        seq *q = &j->seqs[s];
+        if (q->active) continue;
+        while (j->next_admit < j->n_records) {
+            size_t i = j->next_admit;
+            if (!j->recs[i]) {
+                int rc = rec_prepare(j, i, err);
+                if (rc) return rc;
+            }
+            rec_state *r = j->recs[i];
+            if (r->done || r->next_sample >= j->o->n_samples) {
+                j->next_admit++;
+                continue;
+            }
+            int rc = blurb_backend_reset(j->be, s, err);
+            if (rc) return rc;
+            q->active = true;
+            q->rec = i;
+            q->sample = r->next_sample++;
+            q->key = blurb_stream_key(j->o->seed, r->rec.id_key, r->rec.id_key_len, (uint32_t)q->sample);
+            q->fed = 0;
+            q->n_generated = 0;
+            q->sum_logprob = 0.0;
+            q->text.len = 0;
+            blurb_detok_reset(q->detok);
+            if (r->next_sample == j->o->n_samples) j->next_admit++;
+            break;
+        }
+    }
+    return 0;
+}
+
+/* The earliest occurrence of any stop string that ends after byte `from`
+ * of the text; returns its offset or -1. */
+static long find_stop(const job *j, const strbuf *t, size_t from) {
+    long best = -1;
+    for (int k = 0; k < j->o->n_stops; k++) {
+        const char *s = j->o->stops[k];
+        size_t n = strlen(s);
+        if (n > t->len) continue;
+        size_t start = from >= n - 1 ? from - (n - 1) : 0;
+        for (size_t p = start; p + n <= t->len; p++) {
+            if (best >= 0 && (long)p >= best) break;
+            if (t->p[p] == s[0] && memcmp(t->p + p, s, n) == 0) {
+                best = (long)p;
+                break;
+            }
+        }
+    }
+    return best;
+}
+
+static bool is_ascii_space(char c) {
+    return c == ' ' || c == '\t' || c == '\n' || c == '\v' || c == '\f' || c == '\r';
+}
+
+/* Ends sequence q: stores its sample output and frees its slot. */
+static int seq_end(job *j, seq *q, bool stopped, blurb_err *err) {
+    rec_state *r = j->recs[q->rec];
+    sample_out *o = &r->outs[q->sample];
+    size_t a = 0, e = q->text.len;
+    while (a < e && is_ascii_space(q->text.p[a])) a++;
+    while (e > a && is_ascii_space(q->text.p[e - 1])) e--;
+    o->text = malloc(e - a + 1);
+    if (!o->text) return blurb_seterr(err, BLURB_E_NOMEM, "out of memory");
+    if (e > a) memcpy(o->text, q->text.p + a, e - a);
+    o->text[e - a] = '\0';
+    o->len = e - a;
+    o->tokens = q->n_generated;
+    o->stopped = stopped;
+    o->sum_logprob = q->sum_logprob;
+    q->active = false;
+    if (--r->samples_left == 0 && rec_finish(j, r)) return blurb_seterr(err, BLURB_E_NOMEM, "out of memory");
+    return 0;
+}
+
+/* Takes the token drawn for q: stop checks, text, end of sequence. */
+static int seq_take(job *j, seq *q, int32_t tok, float logprob, blurb_err *err) {
+    rec_state *r = j->recs[q->rec];
+    q->n_generated++;
+    q->sum_logprob += (double)logprob;
+    j->st.generated_tokens++;
+    int eos = j->o->sampling.eos_token_id;
+    bool at_eos = eos >= 0 && tok == eos;
+    size_t old = q->text.len;
+    int rc = at_eos ? 0 : blurb_detok_push(q->detok, tok, &q->text.p, &q->text.len, &q->text.cap, err);
+    if (rc) return blurb_err_prefix(err, "line %ld", r->rec.line_no);
+    bool ending = at_eos || q->n_generated >= r->max_gen;
+    if (ending) {
+        /* Bytes of an unfinished character are released (as U+FFFD) or dropped. */
+        rc = blurb_detok_flush(q->detok, &q->text.p, &q->text.len, &q->text.cap, err);
+        if (rc) return blurb_err_prefix(err, "line %ld", r->rec.line_no);
+    }
+    long cut = j->o->n_stops ? find_stop(j, &q->text, old) : -1;
+    if (cut >= 0) {
+        q->text.len = (size_t)cut;
+        return seq_end(j, q, true, err);
+    }
+    if (ending) return seq_end(j, q, at_eos, err);
+    q->next_token = tok;
+    return 0;
+}
+
+static void report(job *j, bool final) {
+    if (!j->o->progress) return;
+    blurb_job_progress p;
+    p.records_done = j->st.records;
+    p.records_total = (long)j->n_records;
+    p.errors = j->st.errors;
+    p.prompt_tokens = j->st.prompt_tokens;
+    p.generated_tokens = j->st.generated_tokens;
+    p.seconds = now_since(&j->t0);
+    p.final = final;
+    j->o->progress(j->o->progress_ctx, &p);
+}
+
+/* One forward + sample over every active sequence. */
+static int step(job *j, blurb_chunk *chunks, int *chunk_seq, blurb_sample_req *reqs, int *req_seq, int32_t *toks,
+                float *lps, blurb_err *err) {
+    int n_chunks = 0, n_tokens = 0;
+    int prefill_chunk = j->o->prefill_chunk > 0 ? j->o->prefill_chunk : j->be->n_ctx;
+    /* Decode steps first: one token each, never held back. */
+    for (int s = 0; s < j->n_slots; s++) {
+        seq *q = &j->seqs[s];
+        q->chunk = 0;
+        if (!q->active || q->fed < j->recs[q->rec]->n_prompt) continue;
+        chunks[n_chunks] = (blurb_chunk){s, &q->next_token, 1};
+        chunk_seq[n_chunks++] = s;
+        q->chunk = 1;
+        n_tokens++;
+    }
+    /* Then prompt chunks, cut at fixed offsets (never by what else runs, so a
+     * prompt's logits do not depend on the batch), until the step is full. */
+    for (int s = 0; s < j->n_slots; s++) {
+        seq *q = &j->seqs[s];
+        if (!q->active || q->chunk) continue;
+        rec_state *r = j->recs[q->rec];
+        int c = r->n_prompt - q->fed < prefill_chunk ? r->n_prompt - q->fed : prefill_chunk;
+        if (j->o->step_tokens > 0 && n_chunks > 0 && n_tokens + c > j->o->step_tokens) continue;
+        chunks[n_chunks] = (blurb_chunk){s, r->prompt + q->fed, c};
+        chunk_seq[n_chunks++] = s;
+        q->chunk = c;
+        n_tokens += c;
+    }
+    if (n_chunks == 0) return 0;
+    int rc = blurb_backend_forward(j->be, chunks, n_chunks, false, err);
+    if (rc) return blurb_err_prefix(err, "forward of %d sequences (first: line %ld)", n_chunks,
+                                    j->recs[j->seqs[chunk_seq[0]].rec]->rec.line_no);
+    int n_reqs = 0;
+    for (int i = 0; i < n_chunks; i++) {
+        seq *q = &j->seqs[chunk_seq[i]];
+        rec_state *r = j->recs[q->rec];
+        if (q->fed < r->n_prompt) q->fed += q->chunk;
+        if (q->fed < r->n_prompt) continue; /* more prompt to come: these logits are not used */
+        reqs[n_reqs] = (blurb_sample_req){i, chunk_seq[i], &j->o->sampling, q->key, q->n_generated};
+        req_seq[n_reqs++] = chunk_seq[i];
+    }
+    if (n_reqs == 0) return 0;
+    rc = blurb_backend_sample(j->be, reqs, n_reqs, toks, lps, err);
+    if (rc) return blurb_err_prefix(err, "sampling %d sequences", n_reqs);
+    for (int i = 0; i < n_reqs; i++) {
+        rc = seq_take(j, &j->seqs[req_seq[i]], toks[i], lps[i], err);
+        if (rc) return rc;
+    }
+    return 0;
+}
+
+int blurb_job_run(blurb_backend *be, const blurb_tokenizer *tok, const blurb_catalog *cat,
+                  const blurb_job_opts *o, FILE *out, blurb_job_stats *stats, blurb_err *err) {
+    if (stats) memset(stats, 0, sizeof *stats);
+    int rc = blurb_job_check(o, err);
+    if (rc) return rc;
+    job j;
+    memset(&j, 0, sizeof j);
+    clock_gettime(CLOCK_MONOTONIC, &j.t0);
+    j.be = be;
+    j.tok = tok;
+    j.cat = cat;
+    j.o = o;
+    j.out = out;
+    j.n_records = cat->n_lines;
+    j.n_slots = be->n_slots;
+    if (o->batch > 0 && o->batch < j.n_slots) j.n_slots = o->batch;
+    if (j.n_slots < 1) return blurb_seterr(err, BLURB_E_INVALID, "the backend has no sequence slots");
+
+    blurb_chunk *chunks = NULL;
+    blurb_sample_req *reqs = NULL;
+    int *chunk_seq = NULL, *req_seq = NULL;
+    int32_t *toks = NULL;
+    float *lps = NULL;
+    j.recs = calloc(j.n_records ? j.n_records : 1, sizeof *j.recs);
+    j.seqs = calloc((size_t)j.n_slots, sizeof *j.seqs);
+    chunks = calloc((size_t)j.n_slots, sizeof *chunks);
+    reqs = calloc((size_t)j.n_slots, sizeof *reqs);
+    chunk_seq = calloc((size_t)j.n_slots, sizeof *chunk_seq);
+    req_seq = calloc((size_t)j.n_slots, sizeof *req_seq);
+    toks = calloc((size_t)j.n_slots, sizeof *toks);
+    lps = calloc((size_t)j.n_slots, sizeof *lps);
+    if (!j.recs || !j.seqs || !chunks || !reqs || !chunk_seq || !req_seq || !toks || !lps) {
+        rc = blurb_seterr(err, BLURB_E_NOMEM, "out of memory for %zu records", j.n_records);
+        goto done;
+    }
+    for (int s = 0; s < j.n_slots; s++)
+        if (!(j.seqs[s].detok = blurb_detok_new(tok))) {
+            rc = blurb_seterr(err, BLURB_E_NOMEM, "out of memory");
+            goto done;
+        }
+
+    while (j.next_write < j.n_records) {
+        rc = fill_slots(&j, err);
+        if (!rc) rc = write_ready(&j, err);
+        if (!rc) rc = step(&j, chunks, chunk_seq, reqs, req_seq, toks, lps, err);
+        if (!rc) rc = write_ready(&j, err);
+        if (rc) goto done;
+        report(&j, false);
+    }
+    if (fflush(out) != 0) rc = blurb_seterr(err, BLURB_E_IO, "writing the output failed: %s", strerror(errno));
+
+done:
+    j.st.seconds = now_since(&j.t0);
+    if (!rc) report(&j, true);
+    if (stats) *stats = j.st;
+    for (size_t i = 0; j.recs && i < j.n_records; i++) rec_free(j.recs[i], o->n_samples);
+    for (int s = 0; j.seqs && s < j.n_slots; s++) {
+        blurb_detok_free(j.seqs[s].detok);
+        sb_free(&j.seqs[s].text);
+    }
+    free(j.recs);
+    free(j.seqs);
+    free(chunks);
+    free(reqs);
+    free(chunk_seq);
+    free(req_seq);
+    free(toks);
+    free(lps);
+    return rc;
+}
+
+static void format_hms(char *buf, size_t size, double s) {
+    if (!isfinite(s) || s < 0) {
+        snprintf(buf, size, "?");
+        return;
+    }
+    long t = (long)(s + 0.5);
+    snprintf(buf, size, "%ld:%02ld:%02ld", t / 3600, t / 60 % 60, t % 60);
+}
+
+void blurb_job_progress_format(const blurb_job_progress *p, char *buf, size_t size) {
+    char eta[32];
+    if (p->records_done > 0 && p->seconds > 0)
+        format_hms(eta, sizeof eta, p->seconds / (double)p->records_done * (double)(p->records_total - p->records_done));
+    else
+        snprintf(eta, sizeof eta, "?");
+    double tps = p->seconds > 0 ? (double)p->generated_tokens / p->seconds : 0.0;
+    snprintf(buf, size, "%ld/%ld records (%ld error%s), %lld tokens, %.1f tok/s, ETA %s", p->records_done,
+             p->records_total, p->errors, p->errors == 1 ? "" : "s", p->generated_tokens, tps, eta);
+}
+
+void blurb_job_summary_format(const blurb_job_stats *s, char *buf, size_t size) {
+    double tps = s->seconds > 0 ? (double)s->generated_tokens / s->seconds : 0.0;
+    snprintf(buf, size,
+             "%ld records (%ld error%s), %lld prompt tokens, %lld generated tokens, %.1f s, %.1f generated tok/s",
+             s->records, s->errors, s->errors == 1 ? "" : "s", s->prompt_tokens, s->generated_tokens, s->seconds, tps);
+}
