@@ -10,5 +10,6 @@ int cli_detokenize(int argc, char **argv); /* host/cli_tokenize.c */
 int cli_generate(int argc, char **argv);   /* host/cli_generate.c */
 int cli_merge(int argc, char **argv);      /* host/cli_merge.c */
 int cli_report(int argc, char **argv);     /* host/cli_merge.c */
+int cli_bench(int argc, char **argv);      /* host/cli_bench.c */
 
 #endif
