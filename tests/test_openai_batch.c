@@ -363,6 +363,8 @@ int main(void) {
     /* Usage errors. */
     CHECK(cli("--format openai-batch --template x --input %s --output /dev/null 2>/dev/null", path_in("req.jsonl")) == 2);
     CHECK(cli("--format xml --input %s --output /dev/null 2>/dev/null", path_in("req.jsonl")) == 2);
+    CHECK(cli("--format openai-batch --resume --input %s --output %s 2>/dev/null", path_in("req.jsonl"),
+              path_in("r.out")) == 2);
 
     free(out_a);
     free(out_b);
