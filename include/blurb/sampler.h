@@ -95,8 +95,10 @@ typedef struct blurb_sampling {
 blurb_sampling blurb_sampling_default(void);
 
 /* Whether any of the issue-7 controls (logit bias, presence/frequency
- * penalty, min-p, no-repeat n-gram, exclusions) is on: a backend whose own sampler does
- * not implement them must refuse such a request (BLURB_E_UNSUPPORTED). */
+ * penalty, min-p, no-repeat n-gram, exclusions) is on: a backend whose own
+ * sampler does not implement them must draw such a request with
+ * blurb_sample_row on the host (the CUDA backend does: host/cuda_sample.c) or
+ * refuse it (BLURB_E_UNSUPPORTED), so that results never silently differ. */
 int blurb_sampling_uses_extended(const blurb_sampling *s);
 
 /* Checks ranges (temperature >= 0, top_k >= 0, repetition_penalty > 0,
