@@ -378,15 +378,20 @@ int blurb_record_parse(const char *line, size_t len, long line_no, blurb_record 
         return blurb_seterr(why, BLURB_E_FORMAT, "invalid JSON at column %zu", pos + 1);
     }
     int rc = scan_accepted(rec, why);
-    if (rc) return rc;
     int k = 0;
-    attach_numbers(rec->root, rec, &k);
-    if (k != rec->n_nums)
-        return blurb_seterr(why, BLURB_E_FORMAT, "invalid JSON: %d numbers found but cJSON parsed %d", rec->n_nums, k);
-    if (!cJSON_IsObject(rec->root))
-        return blurb_seterr(why, BLURB_E_FORMAT, "not a JSON object (%s)", json_type_name(rec->root));
-    if (set_id(rec)) return blurb_seterr(why, BLURB_E_NOMEM, "out of memory");
-    return 0;
+    if (!rc) attach_numbers(rec->root, rec, &k);
+    if (!rc && k != rec->n_nums)
+        rc = blurb_seterr(why, BLURB_E_FORMAT, "invalid JSON: %d numbers found but cJSON parsed %d", rec->n_nums, k);
+    if (!rc && !cJSON_IsObject(rec->root))
+        rc = blurb_seterr(why, BLURB_E_FORMAT, "not a JSON object (%s)", json_type_name(rec->root));
+    if (!rc && set_id(rec)) rc = blurb_seterr(why, BLURB_E_NOMEM, "out of memory");
+    if (rc) {
+        /* A record that failed holds no tree: callers see root == NULL. */
+        cJSON_Delete(rec->root);
+        rec->root = NULL;
+        rec->n_nums = 0;
+    }
+    return rc;
 }
 
 void blurb_record_clear(blurb_record *rec) {

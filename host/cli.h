@@ -8,6 +8,8 @@ int cli_info(int argc, char **argv);       /* host/cli_info.c */
 int cli_tokenize(int argc, char **argv);   /* host/cli_tokenize.c */
 int cli_detokenize(int argc, char **argv); /* host/cli_tokenize.c */
 int cli_generate(int argc, char **argv);   /* host/cli_generate.c */
+int cli_merge(int argc, char **argv);      /* host/cli_merge.c */
+int cli_report(int argc, char **argv);     /* host/cli_merge.c */
 int cli_bench(int argc, char **argv);      /* host/cli_bench.c */
 
 #endif

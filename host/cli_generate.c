@@ -14,6 +14,9 @@
 #include "blurb/catalog.h"
 #include "blurb/job.h"
 #include "blurb/model.h"
+#include "blurb/output.h"
+#include "blurb/report.h"
+#include "blurb/shard.h"
 #include "blurb/template.h"
 #include "blurb/tokenizer.h"
 #include "cli.h"
@@ -94,6 +97,25 @@ static void usage(FILE *f) {
         "  --progress-interval S   seconds between progress lines when stderr is not a\n"
         "                          terminal (on a terminal one line is redrawn) [10]\n"
         "  --quiet                 no progress and no summary on stderr\n"
+        "\n"
+        "Nightly runs (see include/blurb/output.h and shard.h):\n"
+        "  --resume                keep the complete records of an existing OUTPUT (a torn\n"
+        "                          last line is cut off), skip their input lines and append\n"
+        "                          the rest: byte-identical to an uninterrupted run with the\n"
+        "                          same options. A missing OUTPUT starts a new one\n"
+        "  --atomic                write OUTPUT.tmp-PID and rename it to OUTPUT only when the\n"
+        "                          job succeeds (not with --resume)\n"
+        "  --sync-records N        fsync the output every N records [64]\n"
+        "  --sync-seconds S        ... and at least every S seconds [5]\n"
+        "  --shard I/N             only the input lines L with L mod N == I (lines count\n"
+        "                          from 1). Default: from a Slurm array (SLURM_ARRAY_TASK_*)\n"
+        "                          or an MPI launcher (OMPI_COMM_WORLD_RANK/SIZE, PMI_RANK/SIZE).\n"
+        "                          A sharded run writes OUTPUT.I-of-N, or OUTPUT with every\n"
+        "                          {shard} replaced by I-of-N; join them with `blurb merge`.\n"
+        "                          The GPU is the local rank (OMPI_COMM_WORLD_LOCAL_RANK or\n"
+        "                          SLURM_LOCALID) mod the GPU count\n"
+        "  --report FILE           after the job, a JSON quality report of the whole output\n"
+        "                          file (as `blurb report`; not with --output -)\n"
         "  --help                  this text\n");
 }
 
@@ -103,10 +125,14 @@ typedef struct progress_state {
     double interval;      /* seconds between plain lines */
     double last;          /* when the last line was printed */
     bool drawn;           /* a TTY line is on screen */
+    blurb_output *out;    /* fsync batches ride on the progress calls */
+    int sync_rc;          /* first fsync failure; fails the run at the end */
+    blurb_err sync_err;
 } progress_state;
 
 static void on_progress(void *ctx, const blurb_job_progress *p) {
     progress_state *ps = ctx;
+    if (ps->out && !ps->sync_rc) ps->sync_rc = blurb_output_tick(ps->out, p->records_done, &ps->sync_err);
     if (ps->quiet) return;
     char line[256];
     if (p->final) {
@@ -167,7 +193,10 @@ int cli_generate(int argc, char **argv) {
     const char *model_dir = NULL, *input = NULL, *output = NULL, *template_arg = NULL;
     blurb_job_opts jo = blurb_job_opts_default();
     blurb_backend_opts bo = blurb_backend_opts_default();
-    progress_state ps = {false, false, 10.0, 0.0, false};
+    progress_state ps = {false, false, 10.0, 0.0, false, NULL, 0, {0}};
+    blurb_output_opts oo = blurb_output_opts_default();
+    const char *shard_arg = NULL, *report_path = NULL;
+    char *out_path = NULL;
     int batch = 0;
     const char **stops = calloc((size_t)argc + 1, sizeof *stops);
     blurb_logit_bias *biases = calloc((size_t)argc + 1, sizeof *biases);
@@ -198,6 +227,10 @@ int cli_generate(int argc, char **argv) {
         }
         if (strcmp(a, "--logprobs") == 0) {
             jo.logprobs = true;
+            continue;
+        }
+        if (strcmp(a, "--resume") == 0 || strcmp(a, "--atomic") == 0) {
+            *(a[2] == 'r' ? &oo.resume : &oo.atomic) = true;
             continue;
         }
         if (strncmp(a, "--", 2) != 0) {
@@ -289,6 +322,17 @@ int cli_generate(int argc, char **argv) {
             else { status = bad_value(name, val, "bf16, fp16 or fp32"); goto out; }
         } else if (strcmp(name, "--threads") == 0) {
             if (!parse_int(val, 0, 4096, &bo.n_threads)) { status = bad_value(name, val, "an integer >= 0"); goto out; }
+        } else if (strcmp(name, "--shard") == 0) {
+            shard_arg = val;
+        } else if (strcmp(name, "--report") == 0) {
+            report_path = val;
+        } else if (strcmp(name, "--sync-records") == 0) {
+            int n;
+            if (!parse_int(val, 0, INT_MAX, &n)) { status = bad_value(name, val, "an integer >= 0"); goto out; }
+            oo.sync_records = n;
+        } else if (strcmp(name, "--sync-seconds") == 0) {
+            if (!parse_float(val, &f) || f < 0) { status = bad_value(name, val, "a number of seconds >= 0"); goto out; }
+            oo.sync_seconds = f;
         } else if (strcmp(name, "--progress-interval") == 0) {
             if (!parse_float(val, &f) || f < 0) { status = bad_value(name, val, "a number of seconds >= 0"); goto out; }
             ps.interval = f;
@@ -300,6 +344,26 @@ int cli_generate(int argc, char **argv) {
     if (!input || !output) {
         fprintf(stderr, "blurb generate: --input and --output are required (see --help)\n");
         goto out;
+    }
+    if (oo.resume && oo.atomic) {
+        fprintf(stderr, "blurb generate: --resume and --atomic exclude each other\n");
+        goto out;
+    }
+    if (strcmp(output, "-") == 0 && (oo.resume || oo.atomic || report_path)) {
+        fprintf(stderr, "blurb generate: --resume, --atomic and --report need --output FILE, not stdout\n");
+        goto out;
+    }
+    blurb_shard shard;
+    {
+        blurb_err e;
+        blurb_err_clear(&e);
+        if (blurb_shard_detect(NULL, shard_arg, &shard, &e) ||
+            (strcmp(output, "-") != 0 && blurb_shard_output_path(output, &shard, &out_path, &e))) {
+            fprintf(stderr, "blurb generate: %s\n", e.msg);
+            goto out;
+        }
+        if (out_path) output = out_path;
+        if (shard.local_rank > 0) bo.device = blurb_shard_device(shard.local_rank, blurb_shard_gpu_count());
     }
     jo.stops = stops;
     jo.n_stops = n_stops;
@@ -347,6 +411,7 @@ int cli_generate(int argc, char **argv) {
     blurb_tokenizer *tok = NULL;
     blurb_backend *be = NULL;
     FILE *out = NULL;
+    blurb_output *ow = NULL;
     char dirbuf[4096];
 
     if (blurb_template_from_arg(template_arg, &tmpl, &err)) {
@@ -390,31 +455,48 @@ int cli_generate(int argc, char **argv) {
         fprintf(stderr, "blurb generate: %s\n", err.msg);
         goto cleanup;
     }
-    if (strcmp(output, "-") == 0) {
-        out = stdout;
-    } else if (!(out = fopen(output, "wb"))) {
-        fprintf(stderr, "blurb generate: %s: cannot open for writing: %s\n", output, strerror(errno));
+    blurb_shard_filter(cat, &shard);
+    if (blurb_output_open(output, &oo, &ow, &err) || blurb_output_skip_done(ow, cat, &err)) {
+        fprintf(stderr, "blurb generate: %s\n", err.msg);
         goto cleanup;
     }
+    out = blurb_output_file(ow);
+    ps.out = ow;
     ps.tty = isatty(STDERR_FILENO) == 1;
     jo.progress = on_progress;
     jo.progress_ctx = &ps;
+    if (!ps.quiet && shard.count > 1)
+        fprintf(stderr, "blurb generate: shard %ld of %ld (from %s), writing %s\n", shard.index, shard.count,
+                shard.source, output);
+    if (!ps.quiet && blurb_output_resumed(ow))
+        fprintf(stderr, "blurb generate: resuming %s: %zu records already written\n", output, blurb_output_resumed(ow));
     if (!ps.quiet)
         fprintf(stderr, "blurb generate: %zu records from %s, model %s, backend %s, %d slots\n", cat->n_lines,
                 strcmp(input, "-") == 0 ? "stdin" : input, model_dir, be->ops->name,
                 batch > 0 && batch < be->n_slots ? batch : be->n_slots);
     blurb_job_stats st;
     int rc = blurb_job_run(be, tok, cat, &jo, out, &st, &err);
-    if (out != stdout) {
-        if (fclose(out) != 0 && rc == 0) {
-            fprintf(stderr, "blurb generate: %s: %s\n", output, strerror(errno));
-            rc = BLURB_E_IO;
-        }
-    } else if (fflush(stdout) != 0 && rc == 0) {
-        fprintf(stderr, "blurb generate: stdout: %s\n", strerror(errno));
-        rc = BLURB_E_IO;
+    if (!rc && ps.sync_rc) {
+        rc = ps.sync_rc;
+        err = ps.sync_err;
     }
+    ps.out = NULL;
     out = NULL;
+    {
+        blurb_err e;
+        blurb_err_clear(&e);
+        int crc = blurb_output_close(ow, rc == 0, &e);
+        ow = NULL;
+        if (crc && !rc) {
+            rc = crc;
+            err = e;
+        }
+    }
+    if (!rc && report_path && blurb_report_file(output, report_path, &err)) {
+        rc = err.code ? err.code : BLURB_E_IO;
+        fprintf(stderr, "blurb generate: --report: %s\n", err.msg);
+        err.msg[0] = '\0';
+    }
     if (rc && err.msg[0]) fprintf(stderr, "blurb generate: job failed: %s\n", err.msg);
     if (!ps.quiet) {
         char line[256];
@@ -424,13 +506,14 @@ int cli_generate(int argc, char **argv) {
     status = rc ? 1 : 0;
 
 cleanup:
-    if (out && out != stdout) fclose(out);
+    blurb_output_close(ow, false, NULL);
     blurb_backend_free(be);
     blurb_tokenizer_free(tok);
     blurb_model_free(model);
     blurb_catalog_free(cat);
     blurb_template_free(tmpl);
 out:
+    free(out_path);
     free(stops);
     free(biases);
     free(ban);

@@ -16,6 +16,8 @@ static const struct command commands[] = {
     {"tokenize", cli_tokenize, "print the token ids of a text (stdin or --text)"},
     {"detokenize", cli_detokenize, "print the text of token ids (stdin or --ids)"},
     {"generate", cli_generate, "descriptions for a JSON Lines catalog (the main job)"},
+    {"merge", cli_merge, "join the shard outputs of a sharded generate into input order"},
+    {"report", cli_report, "quality report (lengths, diversity, repeats) of a generate output"},
     {"bench", cli_bench, "measure generation throughput and the roofline (random or real weights)"},
     {NULL, NULL, NULL},
 };

@@ -23,7 +23,7 @@ static void bad(const char *line, size_t len, const char *want) {
     int rc = parse(line, len, 42, &rec, &why);
     CHECKF(rc == BLURB_E_FORMAT, "line %.*s: rc %d", (int)len, line, rc);
     CHECKF(strstr(why.msg, want) != NULL, "line %.*s: reason '%s', want '%s'", (int)len, line, why.msg, want);
-    CHECK(rec.root == NULL || rc != 0);
+    CHECK(rec.root == NULL && rec.n_nums == 0);
     CHECK(strcmp(rec.id_json, "42") == 0 && strcmp(rec.id_key, "42") == 0 && rec.id_key_len == 2);
     CHECK(rec.line_no == 42);
     blurb_record_clear(&rec);
