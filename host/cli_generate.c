@@ -22,6 +22,7 @@
 #include "blurb/template.h"
 #include "blurb/tokenizer.h"
 #include "cli.h"
+#include "read_file.h"
 
 static void usage(FILE *f) {
     fprintf(f,
@@ -70,18 +71,35 @@ static void usage(FILE *f) {
         "  --examples-k K          examples per product [3]\n"
         "\n"
         "Sampling (applied in this order each step):\n"
+        "  --logit-bias ID:BIAS    add BIAS to the logit of token ID; repeatable [none]\n"
         "  --repetition-penalty R  divide positive / multiply negative logits of tokens already\n"
         "                          in the prompt or output by R (HF semantics); 1 = off [1.0]\n"
+        "  --presence-penalty P    subtract P from the logit of every token generated so far\n"
+        "                          (OpenAI semantics; prompt tokens do not count); 0 = off [0]\n"
+        "  --frequency-penalty F   subtract F times the count of each token generated so far\n"
+        "                          (OpenAI semantics); 0 = off [0]\n"
+        "  --no-repeat-ngram-size N  never complete an N-gram already in the prompt or\n"
+        "                          output (HF semantics); 0 = off [0]\n"
         "  --min-new-tokens N      EOS is not allowed before N new tokens [0]\n"
         "  --temperature T         divide logits by T; 0 = greedy (argmax) [0.8]\n"
         "  --top-k K               keep the K most likely tokens; 0 = off [0]\n"
         "  --top-p P               keep the smallest most-likely set with mass >= P;\n"
         "                          1 = off, <= 0 = greedy [0.9]\n"
+        "  --min-p M               then keep only tokens at least M times as likely as the\n"
+        "                          most likely one; 0 = off [0]\n"
+        "  --ban-words FILE        one word or phrase a line: no output contains one (ASCII\n"
+        "                          case-insensitive, starting at a word boundary, so \"cheap\"\n"
+        "                          also bans \"Cheaper\"); a token that would complete one is\n"
+        "                          redrawn without it, exactly, while sampling [none]\n"
         "  --seed S                random seed (0..2^64-1); a record's samples depend only\n"
         "                          on the model, its prompt, the options and S, never on\n"
         "                          batching or input order; use e.g. the date for nightly\n"
         "                          variety [0]\n"
-        "  --n N                   descriptions sampled per product [1]\n"
+        "  --n N                   descriptions written per product [1]\n"
+        "  --best-of K             sample K (>= N) descriptions per product and write the N\n"
+        "                          with the highest mean_logprob, best first [N]\n"
+        "  --logprobs              add per-token \"logprobs\": {\"token_ids\": [...],\n"
+        "                          \"token_logprobs\": [...]} to every output\n"
         "  --max-new-tokens N      at most N new tokens per description (also capped by the\n"
         "                          model's context) [128]\n"
         "  --stop STR              end a description where STR appears (may span tokens; STR\n"
@@ -199,7 +217,14 @@ int cli_generate(int argc, char **argv) {
     char *out_path = NULL;
     int batch = 0;
     const char **stops = calloc((size_t)argc + 1, sizeof *stops);
-    if (!stops) {
+    blurb_logit_bias *biases = calloc((size_t)argc + 1, sizeof *biases);
+    int n_biases = 0;
+    const char *ban_file = NULL;
+    char *ban_text = NULL;
+    const char **ban = NULL;
+    if (!stops || !biases) {
+        free(stops);
+        free(biases);
         fprintf(stderr, "blurb generate: out of memory\n");
         return 1;
     }
@@ -214,10 +239,15 @@ int cli_generate(int argc, char **argv) {
         if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
             usage(stdout);
             free(stops);
+            free(biases);
             return 0;
         }
         if (strcmp(a, "--quiet") == 0) {
             ps.quiet = true;
+            continue;
+        }
+        if (strcmp(a, "--logprobs") == 0) {
+            jo.logprobs = true;
             continue;
         }
         if (strcmp(a, "--resume") == 0 || strcmp(a, "--atomic") == 0) {
@@ -281,6 +311,34 @@ int cli_generate(int argc, char **argv) {
         } else if (strcmp(name, "--stop") == 0) {
             if (!*val) { status = bad_value(name, val, "a non-empty string"); goto out; }
             stops[n_stops++] = val;
+        } else if (strcmp(name, "--logit-bias") == 0) {
+            const char *colon = strchr(val, ':');
+            char idbuf[32];
+            int id;
+            if (!colon || (size_t)(colon - val) >= sizeof idbuf) { status = bad_value(name, val, "ID:BIAS"); goto out; }
+            memcpy(idbuf, val, (size_t)(colon - val));
+            idbuf[colon - val] = '\0';
+            if (!parse_int(idbuf, 0, INT_MAX, &id) || !parse_float(colon + 1, &f)) {
+                status = bad_value(name, val, "ID:BIAS (a token id >= 0 and a number)");
+                goto out;
+            }
+            biases[n_biases].id = id;
+            biases[n_biases++].bias = f;
+        } else if (strcmp(name, "--presence-penalty") == 0) {
+            if (!parse_float(val, &f)) { status = bad_value(name, val, "a number"); goto out; }
+            jo.sampling.presence_penalty = f;
+        } else if (strcmp(name, "--frequency-penalty") == 0) {
+            if (!parse_float(val, &f)) { status = bad_value(name, val, "a number"); goto out; }
+            jo.sampling.frequency_penalty = f;
+        } else if (strcmp(name, "--min-p") == 0) {
+            if (!parse_float(val, &f) || f < 0 || f > 1) { status = bad_value(name, val, "a number in [0, 1]"); goto out; }
+            jo.sampling.min_p = f;
+        } else if (strcmp(name, "--no-repeat-ngram-size") == 0) {
+            if (!parse_int(val, 0, INT_MAX, &jo.sampling.no_repeat_ngram_size)) { status = bad_value(name, val, "an integer >= 0"); goto out; }
+        } else if (strcmp(name, "--ban-words") == 0) {
+            ban_file = val;
+        } else if (strcmp(name, "--best-of") == 0) {
+            if (!parse_int(val, 1, 1000000, &jo.best_of)) { status = bad_value(name, val, "an integer >= 1"); goto out; }
         } else if (strcmp(name, "--backend") == 0) {
             blurb_err e;
             if (blurb_backend_kind_parse(val, &bo.kind, &e)) { status = bad_value(name, val, "auto, cpu or cuda"); goto out; }
@@ -347,6 +405,39 @@ int cli_generate(int argc, char **argv) {
     }
     jo.stops = stops;
     jo.n_stops = n_stops;
+    jo.sampling.logit_bias = n_biases ? biases : NULL;
+    jo.sampling.n_logit_bias = n_biases;
+    if (ban_file) {
+        blurb_err e;
+        size_t len;
+        if (blurb_read_file(ban_file, (size_t)64 << 20, &ban_text, &len, &e)) {
+            fprintf(stderr, "blurb generate: --ban-words: %s\n", e.msg);
+            goto out;
+        }
+        if (memchr(ban_text, '\0', len)) {
+            fprintf(stderr, "blurb generate: --ban-words: %s holds a NUL byte\n", ban_file);
+            goto out;
+        }
+        size_t n_lines = 1;
+        for (size_t k = 0; k < len; k++) n_lines += ban_text[k] == '\n';
+        if (!(ban = calloc(n_lines, sizeof *ban))) {
+            fprintf(stderr, "blurb generate: out of memory\n");
+            goto out;
+        }
+        /* One phrase a line, surrounding ASCII whitespace (and CR) dropped, blank lines skipped. */
+        int n_ban = 0;
+        for (char *line = ban_text; line;) {
+            char *nl = strchr(line, '\n');
+            if (nl) *nl = '\0';
+            char *e2 = line + strlen(line);
+            while (*line == ' ' || *line == '\t' || *line == '\r') line++;
+            while (e2 > line && (e2[-1] == ' ' || e2[-1] == '\t' || e2[-1] == '\r')) *--e2 = '\0';
+            if (*line) ban[n_ban++] = line;
+            line = nl ? nl + 1 : NULL;
+        }
+        jo.ban_words = ban;
+        jo.n_ban_words = n_ban;
+    }
     jo.batch = batch;
     bo.max_slots = batch;
 
@@ -394,6 +485,13 @@ int cli_generate(int argc, char **argv) {
         goto cleanup;
     }
     jo.sampling.eos_token_id = model->cfg.eos_token_id;
+    for (int k = 0; k < n_biases; k++)
+        if (biases[k].id >= model->cfg.vocab_size) {
+            fprintf(stderr, "blurb generate: --logit-bias: token id %d is outside the vocabulary of %d tokens\n",
+                    (int)biases[k].id, model->cfg.vocab_size);
+            status = 2;
+            goto cleanup;
+        }
     if (openai) {
         if (blurb_openai_batch_new(tok, model_dir, model->cfg.vocab_size, &ob, &err)) {
             fprintf(stderr, "blurb generate: %s\n", err.msg);
@@ -475,5 +573,8 @@ cleanup:
 out:
     free(out_path);
     free(stops);
+    free(biases);
+    free(ban);
+    free(ban_text);
     return status;
 }

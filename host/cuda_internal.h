@@ -136,6 +136,10 @@ typedef struct cuda_backend {
     int32_t *d_tok, *h_tok;
     float *d_lp, *h_lp;
     int sp_cap;
+    /* Host fallback for the issue-7 sampling controls the kernel lacks
+     * (cuda_sample.c): one logits row and a reference-sampler scratch. */
+    float *h_row;
+    blurb_sampler_scratch *host_scratch;
     void *smp_scratch;   /* CUDA_SAMPLE_CHUNK requests */
 
     cuda_gemm g_qkv, g_proj, g_fc, g_mlp, g_lm;

@@ -34,6 +34,10 @@ void cuda_sample_free(cuda_backend *be) {
     be->d_tok = be->h_tok = NULL;
     be->d_lp = be->h_lp = NULL;
     be->sp_cap = 0;
+    free(be->h_row);
+    be->h_row = NULL;
+    blurb_sampler_scratch_free(be->host_scratch);
+    be->host_scratch = NULL;
 }
 
 static int ensure_requests(cuda_backend *be, int n, blurb_err *err) {
@@ -75,6 +79,33 @@ int cuda_op_sample(blurb_backend *b, const blurb_sample_req *reqs, int n, int32_
     CU_TRY(cudaStreamSynchronize(be->stream));
     memcpy(tokens, be->h_tok, (size_t)n * sizeof *tokens);
     if (logprobs) memcpy(logprobs, be->h_lp, (size_t)n * sizeof *logprobs);
+    /* The kernel knows the issue-4 controls only. A request that uses logit
+     * bias, presence/frequency, min-p, no-repeat n-grams or an exclusion list
+     * (--ban-words redraws) is drawn again on the host by the reference
+     * blurb_sample_row from its fp32 logits row, so its result is exactly the
+     * CPU backend's for the same logits and never silently differs. The
+     * kernel's draw for it is discarded; the row copy is V floats. */
+    for (int i = 0; i < n; i++) {
+        if (!blurb_sampling_uses_extended(reqs[i].params)) continue;
+        if (!be->h_row) {
+            be->h_row = malloc((size_t)be->V * sizeof *be->h_row);
+            be->host_scratch = blurb_sampler_scratch_new(be->V);
+            if (!be->h_row || !be->host_scratch)
+                return blurb_seterr(err, BLURB_E_NOMEM, "cuda backend: out of memory for host sampling");
+        }
+        CU_TRY(cudaMemcpyAsync(be->h_row, be->logits + (size_t)reqs[i].row * (size_t)be->Vpad,
+                               (size_t)be->V * sizeof(float), cudaMemcpyDeviceToHost, be->stream));
+        CU_TRY(cudaStreamSynchronize(be->stream));
+        const int slot = reqs[i].slot;
+        float lp = 0.0f;
+        int tok = blurb_sample_row(be->h_row, be->V, reqs[i].params, b->slot_tokens[slot], b->slot_len[slot],
+                                   reqs[i].n_generated, reqs[i].key, (uint32_t)reqs[i].n_generated,
+                                   be->host_scratch, logprobs ? &lp : NULL);
+        if (tok < 0)
+            return blurb_seterr(err, BLURB_E_INVALID, "cuda backend: the host sampler refused request %d", i);
+        tokens[i] = tok;
+        if (logprobs) logprobs[i] = lp;
+    }
     return 0;
 }
 

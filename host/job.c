@@ -37,6 +37,21 @@ int blurb_job_check(const blurb_job_opts *o, blurb_err *err) {
         if (!blurb_utf8_valid(o->stops[i], strlen(o->stops[i]), &bad))
             return blurb_seterr(err, BLURB_E_INVALID, "--stop '%s': invalid UTF-8 at byte %zu", o->stops[i], bad);
     }
+    if (o->best_of < 0 || (o->best_of > 0 && o->best_of < o->n_samples))
+        return blurb_seterr(err, BLURB_E_INVALID, "--best-of must be >= --n (got %d and %d)", o->best_of,
+                            o->n_samples);
+    if (o->n_ban_words < 0 || (o->n_ban_words > 0 && !o->ban_words))
+        return blurb_seterr(err, BLURB_E_INVALID, "bad banned phrase list");
+    for (int i = 0; i < o->n_ban_words; i++) {
+        if (!o->ban_words[i] || !o->ban_words[i][0])
+            return blurb_seterr(err, BLURB_E_INVALID, "--ban-words: phrase %d is empty", i + 1);
+        size_t bad;
+        if (!blurb_utf8_valid(o->ban_words[i], strlen(o->ban_words[i]), &bad))
+            return blurb_seterr(err, BLURB_E_INVALID, "--ban-words: phrase %d: invalid UTF-8 at byte %zu", i + 1,
+                                bad);
+    }
+    if (o->sampling.n_exclude != 0)
+        return blurb_seterr(err, BLURB_E_INVALID, "the job's sampling must not carry a token exclusion list");
     return blurb_sampling_check(&o->sampling, err);
 }
 
@@ -48,6 +63,8 @@ typedef struct sample_out {
     int tokens;
     bool stopped;        /* finish_reason "stop" (EOS or stop string), else "length" */
     double sum_logprob;
+    int32_t *ids;        /* [tokens] with --logprobs, owned */
+    float *lps;          /* [tokens] with --logprobs, owned */
 } sample_out;
 
 typedef struct rec_state {
@@ -59,7 +76,8 @@ typedef struct rec_state {
     int max_gen;         /* max_new_tokens capped by n_ctx - n_prompt */
     int next_sample;     /* next sample index to start */
     int samples_left;    /* samples not finished */
-    sample_out *outs;    /* [req.n_samples] */
+    sample_out *outs;    /* [n_draw] */
+    int n_draw;          /* sequences drawn: max(best_of, req.n_samples) */
     strbuf line;         /* the output line, once done */
     blurb_job_request req; /* this record's options (prompt moved to `prompt`) */
 } rec_state;
@@ -76,6 +94,12 @@ typedef struct seq {
     strbuf text;         /* detokenized so far (may lack the NUL terminator) */
     blurb_detok *detok;
     int chunk;           /* tokens fed in the current step, 0 when not in it */
+    strbuf raw;          /* raw bytes of the generated tokens (ban words) */
+    int32_t *excl;       /* tokens refused at this step (ban words) */
+    int n_excl, cap_excl;
+    int32_t *ids;        /* generated ids and their logprobs (--logprobs) */
+    float *lps;
+    int cap_ids;
 } seq;
 
 typedef struct job {
@@ -93,6 +117,9 @@ typedef struct job {
     blurb_job_stats st;
     struct timespec t0;
     size_t max_stop_len;
+    char **ban;          /* banned phrases, ASCII lower-cased */
+    size_t *ban_len;
+    int n_ban;
 } job;
 
 static double now_since(const struct timespec *t0) {
@@ -109,7 +136,11 @@ static void rec_free(const job *j, rec_state *r) {
     blurb_record_clear(&r->rec);
     free(r->prompt);
     if (r->outs)
-        for (int i = 0; i < r->req.n_samples; i++) free(r->outs[i].text);
+        for (int i = 0; i < r->n_draw; i++) {
+            free(r->outs[i].text);
+            free(r->outs[i].ids);
+            free(r->outs[i].lps);
+        }
     free(r->outs);
     sb_free(&r->line);
     free(r);
@@ -220,8 +251,9 @@ static int rec_prepare(job *j, size_t i, blurb_err *err) {
     }
     r->n_prompt = (int)n_ids;
     r->max_gen = n_ctx - r->n_prompt < q->max_new_tokens ? n_ctx - r->n_prompt : q->max_new_tokens;
-    r->samples_left = q->n_samples;
-    r->outs = calloc((size_t)q->n_samples, sizeof *r->outs);
+    r->n_draw = j->o->best_of > q->n_samples ? j->o->best_of : q->n_samples;
+    r->samples_left = r->n_draw;
+    r->outs = calloc((size_t)r->n_draw, sizeof *r->outs);
     if (!r->outs) return blurb_seterr(err, BLURB_E_NOMEM, "out of memory");
     j->st.prompt_tokens += r->n_prompt;
     return 0;
@@ -234,6 +266,31 @@ static void format_logprob(char *buf, size_t size, double mean) {
     }
     snprintf(buf, size, "%.4f", mean);
     if (strcmp(buf, "-0.0000") == 0) snprintf(buf, size, "0.0000");
+}
+
+static double out_mean(const sample_out *o) { return o->tokens ? o->sum_logprob / o->tokens : NAN; }
+
+/* Whether sample a ranks before sample b for best-of: higher mean first,
+ * a non-finite mean last, ties to the lower index. */
+static bool ranks_before(const rec_state *r, int a, int b) {
+    double ma = out_mean(&r->outs[a]), mb = out_mean(&r->outs[b]);
+    bool fa = isfinite(ma), fb = isfinite(mb);
+    if (fa != fb) return fa;
+    if (fa && ma != mb) return ma > mb;
+    return a < b;
+}
+
+static int put_logprobs(strbuf *b, const sample_out *o) {
+    if (sb_puts(b, ", \"logprobs\": {\"token_ids\": [")) return BLURB_E_NOMEM;
+    for (int t = 0; t < o->tokens; t++)
+        if (sb_printf(b, t ? ", %d" : "%d", (int)o->ids[t])) return BLURB_E_NOMEM;
+    if (sb_puts(b, "], \"token_logprobs\": [")) return BLURB_E_NOMEM;
+    for (int t = 0; t < o->tokens; t++) {
+        char lp[64];
+        format_logprob(lp, sizeof lp, (double)o->lps[t]);
+        if ((t && sb_put(b, ", ", 2)) || sb_puts(b, lp)) return BLURB_E_NOMEM;
+    }
+    return sb_puts(b, "]}") ? BLURB_E_NOMEM : 0;
 }
 
 static int rec_finish(job *j, rec_state *r) {
@@ -257,15 +314,31 @@ static int rec_finish(job *j, rec_state *r) {
         return 0;
     }
     if (line_head(b, r) || sb_printf(b, "\"prompt_tokens\": %d, \"outputs\": [", r->n_prompt)) return BLURB_E_NOMEM;
-    for (int s = 0; s < r->req.n_samples; s++) {
-        const sample_out *o = &r->outs[s];
-        char lp[64];
-        format_logprob(lp, sizeof lp, o->tokens ? o->sum_logprob / o->tokens : NAN);
-        if ((s && sb_put(b, ", ", 2)) || sb_puts(b, "{\"text\": ") || sb_json_string(b, o->text, o->len) ||
-            sb_printf(b, ", \"tokens\": %d, \"finish_reason\": \"%s\", \"mean_logprob\": %s}", o->tokens,
-                      o->stopped ? "stop" : "length", lp))
-            return BLURB_E_NOMEM;
+    /* order[0..n_samples): the samples written. Without best-of, all of them
+     * in index order; with it, the best n_samples of n_draw by insertion sort
+     * (n_draw is small). */
+    int order_buf[64];
+    int *order = r->n_draw <= 64 ? order_buf : malloc((size_t)r->n_draw * sizeof *order);
+    if (!order) return BLURB_E_NOMEM;
+    for (int s = 0; s < r->n_draw; s++) {
+        int k = s;
+        if (r->n_draw > r->req.n_samples)
+            for (; k > 0 && ranks_before(r, s, order[k - 1]); k--) order[k] = order[k - 1];
+        order[k] = s;
     }
+    int rc = 0;
+    for (int i = 0; i < r->req.n_samples && !rc; i++) {
+        const sample_out *o = &r->outs[order[i]];
+        char lp[64];
+        format_logprob(lp, sizeof lp, out_mean(o));
+        if ((i && sb_put(b, ", ", 2)) || sb_puts(b, "{\"text\": ") || sb_json_string(b, o->text, o->len) ||
+            sb_printf(b, ", \"tokens\": %d, \"finish_reason\": \"%s\", \"mean_logprob\": %s", o->tokens,
+                      o->stopped ? "stop" : "length", lp) ||
+            (j->o->logprobs && put_logprobs(b, o)) || sb_putc(b, '}'))
+            rc = BLURB_E_NOMEM;
+    }
+    if (order != order_buf) free(order);
+    if (rc) return rc;
     if (sb_put(b, "]}\n", 3)) return BLURB_E_NOMEM;
     r->done = true;
     j->st.records++;
@@ -298,7 +371,7 @@ static int fill_slots(job *j, blurb_err *err) {
                 if (rc) return rc;
             }
             rec_state *r = j->recs[i];
-            if (r->done || r->next_sample >= r->req.n_samples) {
+            if (r->done || r->next_sample >= r->n_draw) {
                 j->next_admit++;
                 continue;
             }
@@ -312,8 +385,9 @@ static int fill_slots(job *j, blurb_err *err) {
             q->n_generated = 0;
             q->sum_logprob = 0.0;
             q->text.len = 0;
+            q->raw.len = 0;
             blurb_detok_reset(q->detok);
-            if (r->next_sample == r->req.n_samples) j->next_admit++;
+            if (r->next_sample == r->n_draw) j->next_admit++;
             break;
         }
     }
@@ -359,6 +433,14 @@ static int seq_end(job *j, seq *q, bool stopped, blurb_err *err) {
     o->tokens = q->n_generated;
     o->stopped = stopped;
     o->sum_logprob = q->sum_logprob;
+    if (j->o->logprobs) {
+        /* The buffers move to the output; the sequence grows new ones. */
+        o->ids = q->ids;
+        o->lps = q->lps;
+        q->ids = NULL;
+        q->lps = NULL;
+        q->cap_ids = 0;
+    }
     q->active = false;
     if (--r->samples_left == 0 && rec_finish(j, r)) return blurb_seterr(err, BLURB_E_NOMEM, "out of memory");
     return 0;
@@ -367,6 +449,19 @@ static int seq_end(job *j, seq *q, bool stopped, blurb_err *err) {
 /* Takes the token drawn for q: stop checks, text, end of sequence. */
 static int seq_take(job *j, seq *q, int32_t tok, float logprob, blurb_err *err) {
     rec_state *r = j->recs[q->rec];
+    if (j->o->logprobs) {
+        if (q->n_generated >= q->cap_ids) {
+            int cap = q->cap_ids ? 2 * q->cap_ids : 64;
+            int32_t *ids = realloc(q->ids, (size_t)cap * sizeof *ids);
+            if (ids) q->ids = ids;
+            float *lps = ids ? realloc(q->lps, (size_t)cap * sizeof *lps) : NULL;
+            if (!lps) return blurb_seterr(err, BLURB_E_NOMEM, "out of memory at line %ld", r->rec.line_no);
+            q->lps = lps;
+            q->cap_ids = cap;
+        }
+        q->ids[q->n_generated] = tok;
+        q->lps[q->n_generated] = logprob;
+    }
     q->n_generated++;
     q->sum_logprob += (double)logprob;
     j->st.generated_tokens++;
@@ -388,6 +483,77 @@ static int seq_take(job *j, seq *q, int32_t tok, float logprob, blurb_err *err) 
     }
     if (ending) return seq_end(j, q, at_eos, err);
     q->next_token = tok;
+    return 0;
+}
+
+/* ---- banned phrases --------------------------------------------------------- */
+
+static inline unsigned char ascii_lower(unsigned char c) { return c >= 'A' && c <= 'Z' ? c + 32 : c; }
+
+static inline bool is_word_byte(unsigned char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c >= 0x80;
+}
+
+/* Whether text [0, old) + add [0, n_add) holds a banned phrase starting at a
+ * word boundary and ending inside add. Earlier matches cannot exist: every
+ * token before was checked the same way. */
+static bool ban_hit(const job *j, const char *text, size_t old, const char *add, size_t n_add) {
+    size_t total = old + n_add;
+#define AT(k) ((unsigned char)((k) < old ? text[(k)] : add[(k) - old]))
+    for (int b = 0; b < j->n_ban; b++) {
+        const char *ph = j->ban[b];
+        size_t n = j->ban_len[b];
+        if (n > total) continue;
+        size_t start = old + 1 > n ? old + 1 - n : 0;
+        for (size_t p = start; p + n <= total; p++) {
+            if (ascii_lower(AT(p)) != (unsigned char)ph[0]) continue;
+            if (p > 0 && is_word_byte(AT(p - 1))) continue;
+            size_t k = 1;
+            while (k < n && ascii_lower(AT(p + k)) == (unsigned char)ph[k]) k++;
+            if (k == n) return true;
+        }
+    }
+#undef AT
+    return false;
+}
+
+/* Refuses and redraws q's drawn token while it would complete a banned
+ * phrase; see job.h. On return *tok / *lp hold the allowed draw, or
+ * *all_refused is set when the sampler had nothing left to give. */
+static int ban_redraw(job *j, seq *q, const blurb_sample_req *req, int32_t *tok, float *lp, bool *all_refused,
+                      blurb_err *err) {
+    blurb_sampling sp = *req->params; /* the record's own options */
+    const int eos = sp.eos_token_id;
+    q->n_excl = 0;
+    for (;;) {
+        if (*tok == eos) break;
+        size_t n_add = 0;
+        const char *add = blurb_tokenizer_token_bytes(j->tok, *tok, &n_add);
+        if (!add || !ban_hit(j, q->raw.p, q->raw.len, add, n_add)) {
+            if (add && n_add && sb_put(&q->raw, add, n_add))
+                return blurb_seterr(err, BLURB_E_NOMEM, "out of memory");
+            break;
+        }
+        for (int k = 0; k < q->n_excl; k++)
+            if (q->excl[k] == *tok) { /* the sampler had nothing else left */
+                *all_refused = true;
+                return 0;
+            }
+        if (q->n_excl == q->cap_excl) {
+            int cap = q->cap_excl ? 2 * q->cap_excl : 16;
+            int32_t *e = realloc(q->excl, (size_t)cap * sizeof *e);
+            if (!e) return blurb_seterr(err, BLURB_E_NOMEM, "out of memory");
+            q->excl = e;
+            q->cap_excl = cap;
+        }
+        q->excl[q->n_excl++] = *tok;
+        sp.exclude = q->excl;
+        sp.n_exclude = q->n_excl;
+        blurb_sample_req one = *req;
+        one.params = &sp;
+        int rc = blurb_backend_sample(j->be, &one, 1, tok, lp, err);
+        if (rc) return blurb_err_prefix(err, "redrawing a banned token (line %ld)", j->recs[q->rec]->rec.line_no);
+    }
     return 0;
 }
 
@@ -449,7 +615,18 @@ static int step(job *j, blurb_chunk *chunks, int *chunk_seq, blurb_sample_req *r
     rc = blurb_backend_sample(j->be, reqs, n_reqs, toks, lps, err);
     if (rc) return blurb_err_prefix(err, "sampling %d sequences", n_reqs);
     for (int i = 0; i < n_reqs; i++) {
-        rc = seq_take(j, &j->seqs[req_seq[i]], toks[i], lps[i], err);
+        seq *q = &j->seqs[req_seq[i]];
+        if (j->n_ban) {
+            bool all_refused = false;
+            rc = ban_redraw(j, q, &reqs[i], &toks[i], &lps[i], &all_refused, err);
+            if (rc) return rc;
+            if (all_refused) {
+                rc = seq_end(j, q, true, err);
+                if (rc) return rc;
+                continue;
+            }
+        }
+        rc = seq_take(j, q, toks[i], lps[i], err);
         if (rc) return rc;
     }
     return 0;
@@ -495,6 +672,24 @@ int blurb_job_run(blurb_backend *be, const blurb_tokenizer *tok, const blurb_cat
             rc = blurb_seterr(err, BLURB_E_NOMEM, "out of memory");
             goto done;
         }
+    if (o->n_ban_words > 0) {
+        j.ban = calloc((size_t)o->n_ban_words, sizeof *j.ban);
+        j.ban_len = calloc((size_t)o->n_ban_words, sizeof *j.ban_len);
+        if (!j.ban || !j.ban_len) {
+            rc = blurb_seterr(err, BLURB_E_NOMEM, "out of memory");
+            goto done;
+        }
+        for (int b = 0; b < o->n_ban_words; b++) {
+            size_t n = strlen(o->ban_words[b]);
+            if (!(j.ban[b] = malloc(n + 1))) {
+                rc = blurb_seterr(err, BLURB_E_NOMEM, "out of memory");
+                goto done;
+            }
+            for (size_t k = 0; k <= n; k++) j.ban[b][k] = (char)ascii_lower((unsigned char)o->ban_words[b][k]);
+            j.ban_len[b] = n;
+            j.n_ban = b + 1;
+        }
+    }
 
     while (j.next_write < j.n_records) {
         rc = fill_slots(&j, err);
@@ -514,7 +709,14 @@ done:
     for (int s = 0; j.seqs && s < j.n_slots; s++) {
         blurb_detok_free(j.seqs[s].detok);
         sb_free(&j.seqs[s].text);
+        sb_free(&j.seqs[s].raw);
+        free(j.seqs[s].excl);
+        free(j.seqs[s].ids);
+        free(j.seqs[s].lps);
     }
+    for (int b = 0; b < j.n_ban; b++) free(j.ban[b]);
+    free(j.ban);
+    free(j.ban_len);
     free(j.recs);
     free(j.seqs);
     free(chunks);

@@ -14,12 +14,9 @@ struct blurb_openai_batch {
     int vocab_size;
 };
 
-/* A logit_bias entry as parsed (token id, bias); kept so that the sampler's
- * logit bias (once blurb_sampling has one) takes them as they are. */
-typedef struct ob_bias {
-    int32_t id;
-    float bias;
-} ob_bias;
+/* A logit_bias entry as parsed: the sampler's own type, so a line's entries
+ * are handed to blurb_sampling as they are. */
+typedef blurb_logit_bias ob_bias;
 
 /* Per-line data, kept from prepare until the line is written. */
 typedef struct ob_line {
@@ -28,7 +25,7 @@ typedef struct ob_line {
     const char *code;      /* error code once prepare refused the line */
     char **stops;
     int n_stops;
-    float presence_penalty;  /* parsed and checked, not applied yet */
+    float presence_penalty;  /* OpenAI semantics: see blurb_sampling */
     float frequency_penalty;
     ob_bias *bias;
     int n_bias;
@@ -246,12 +243,10 @@ static int prepare(void *ctx, const blurb_record *rec, blurb_job_request *req, b
             if (!number_in(e, -2, 2, false, &d)) return bad(u, why, "body.%s must be a number in -2..2", k);
             if (k[0] == 'p') u->presence_penalty = (float)d;
             else u->frequency_penalty = (float)d;
-            if (d != 0 && !unsup) unsup = k;
         } else if (strcmp(k, "logit_bias") == 0) {
             bool nonzero;
             int rc = check_logit_bias(ob, u, e, &nonzero, why);
             if (rc) return rc;
-            if (nonzero && !unsup) unsup = k;
         } else if (strcmp(k, "logprobs") == 0) {
             if (cJSON_IsNull(e)) continue;
             if (!number_in(e, 0, 5, true, &d)) return bad(u, why, "body.%s must be null or an integer in 0..5", k);
@@ -266,6 +261,10 @@ static int prepare(void *ctx, const blurb_record *rec, blurb_job_request *req, b
     if (!cJSON_IsString(prompt)) return bad(u, why, "%s must be a string", "body.prompt");
     if (unsup) return unsupported(u, why, unsup);
 
+    req->sampling.presence_penalty = u->presence_penalty;
+    req->sampling.frequency_penalty = u->frequency_penalty;
+    req->sampling.logit_bias = u->n_bias ? u->bias : NULL;
+    req->sampling.n_logit_bias = u->n_bias;
     req->key_id = u->custom_id;
     req->key_id_len = u->custom_id_len;
     req->keep_space = true;

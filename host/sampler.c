@@ -19,6 +19,7 @@ struct blurb_sampler_scratch {
     float *cum;      /* [V] running sums C_j at each popped id */
     uint32_t *mark;  /* [V] history stamp: penalise each distinct id once */
     uint32_t *block_max; /* [V / 256 + 1] bits of the largest w per 256 ids */
+    int32_t *count;  /* [V] generated-token counts for presence/frequency */
     uint32_t stamp;
 };
 
@@ -30,6 +31,14 @@ blurb_sampling blurb_sampling_default(void) {
     s.repetition_penalty = 1.0f;
     s.min_new_tokens = 0;
     s.eos_token_id = 50256; /* GPT-2 <|endoftext|> */
+    s.logit_bias = NULL;
+    s.n_logit_bias = 0;
+    s.presence_penalty = 0.0f;
+    s.frequency_penalty = 0.0f;
+    s.min_p = 0.0f;
+    s.no_repeat_ngram_size = 0;
+    s.exclude = NULL;
+    s.n_exclude = 0;
     return s;
 }
 
@@ -51,7 +60,34 @@ int blurb_sampling_check(const blurb_sampling *s, blurb_err *err) {
     if (s->min_new_tokens < 0)
         return blurb_seterr(err, BLURB_E_INVALID, "min-new-tokens must be >= 0 (got %d)",
                             s->min_new_tokens);
+    if (s->n_logit_bias < 0 || (s->n_logit_bias > 0 && !s->logit_bias))
+        return blurb_seterr(err, BLURB_E_INVALID, "logit bias: bad list (%d entries)", s->n_logit_bias);
+    for (int i = 0; i < s->n_logit_bias; i++) {
+        if (s->logit_bias[i].id < 0)
+            return blurb_seterr(err, BLURB_E_INVALID, "logit bias: token id %d is negative",
+                                (int)s->logit_bias[i].id);
+        if (!isfinite(s->logit_bias[i].bias))
+            return blurb_seterr(err, BLURB_E_INVALID, "logit bias of token %d must be finite",
+                                (int)s->logit_bias[i].id);
+    }
+    if (!isfinite(s->presence_penalty))
+        return blurb_seterr(err, BLURB_E_INVALID, "presence penalty must be a finite number");
+    if (!isfinite(s->frequency_penalty))
+        return blurb_seterr(err, BLURB_E_INVALID, "frequency penalty must be a finite number");
+    if (!(s->min_p >= 0 && s->min_p <= 1))
+        return blurb_seterr(err, BLURB_E_INVALID, "min-p must be a number in [0, 1] (got %g)",
+                            (double)s->min_p);
+    if (s->no_repeat_ngram_size < 0)
+        return blurb_seterr(err, BLURB_E_INVALID, "no-repeat-ngram-size must be >= 0 (got %d)",
+                            s->no_repeat_ngram_size);
+    if (s->n_exclude < 0 || (s->n_exclude > 0 && !s->exclude))
+        return blurb_seterr(err, BLURB_E_INVALID, "bad token exclusion list (%d ids)", s->n_exclude);
     return 0;
+}
+
+int blurb_sampling_uses_extended(const blurb_sampling *s) {
+    return s && (s->n_logit_bias > 0 || s->presence_penalty != 0 || s->frequency_penalty != 0 ||
+                 s->min_p > 0 || s->no_repeat_ngram_size > 0 || s->n_exclude > 0);
 }
 
 blurb_sampler_scratch *blurb_sampler_scratch_new(int vocab_size) {
@@ -68,7 +104,9 @@ blurb_sampler_scratch *blurb_sampler_scratch_new(int vocab_size) {
     s->cum = malloc(n * sizeof *s->cum);
     s->mark = calloc(n, sizeof *s->mark);
     s->block_max = malloc((n / 256 + 1) * sizeof *s->block_max);
-    if (!s->z || !s->w || !s->ids || !s->heap || !s->kept || !s->cum || !s->mark || !s->block_max) {
+    s->count = calloc(n, sizeof *s->count);
+    if (!s->z || !s->w || !s->ids || !s->heap || !s->kept || !s->cum || !s->mark || !s->block_max ||
+        !s->count) {
         blurb_sampler_scratch_free(s);
         return NULL;
     }
@@ -85,6 +123,7 @@ void blurb_sampler_scratch_free(blurb_sampler_scratch *s) {
     free(s->cum);
     free(s->mark);
     free(s->block_max);
+    free(s->count);
     free(s);
 }
 
@@ -172,6 +211,44 @@ void blurb_sampler_penalize(float *z, int vocab_size, float penalty, const int32
         s->mark[t] = s->stamp;
         float v = z[t];
         z[t] = v > 0 ? v / penalty : v * penalty;
+    }
+}
+
+void blurb_sampler_logit_bias(float *z, int vocab_size, const blurb_logit_bias *bias, int n_bias) {
+    for (int i = 0; bias && i < n_bias; i++)
+        if (bias[i].id >= 0 && bias[i].id < vocab_size) z[bias[i].id] += bias[i].bias;
+}
+
+void blurb_sampler_presence_frequency(float *z, int vocab_size, float presence, float frequency,
+                                      const int32_t *generated, int n_generated,
+                                      blurb_sampler_scratch *s) {
+    if (!z || !s || !generated || n_generated <= 0 || vocab_size > s->vocab_size) return;
+    /* count[] is all zero between calls: the second pass applies each distinct
+     * token once and zeroes its count again, so no O(V) clear is needed. */
+    for (int i = 0; i < n_generated; i++) {
+        int32_t t = generated[i];
+        if (t >= 0 && t < vocab_size) s->count[t]++;
+    }
+    for (int i = 0; i < n_generated; i++) {
+        int32_t t = generated[i];
+        if (t < 0 || t >= vocab_size || s->count[t] == 0) continue;
+        float c = (float)s->count[t];
+        z[t] = z[t] - (presence + frequency * c);
+        s->count[t] = 0;
+    }
+}
+
+void blurb_sampler_no_repeat_ngram(float *z, int vocab_size, int n, const int32_t *history,
+                                   int n_history) {
+    if (!z || !history || n <= 0 || n_history < n - 1) return;
+    /* An n-gram history[i .. i+n) is banned-completing when its first n - 1
+     * tokens equal the last n - 1 of the history; then history[i + n - 1] is
+     * banned. i + n - 1 < n_history, so the n-gram lies wholly in the history. */
+    const int32_t *tail = history + n_history - (n - 1);
+    for (int i = 0; i + n - 1 < n_history; i++) {
+        if (n > 1 && memcmp(history + i, tail, (size_t)(n - 1) * sizeof *history) != 0) continue;
+        int32_t t = history[i + n - 1];
+        if (t >= 0 && t < vocab_size) z[t] = -INFINITY;
     }
 }
 
@@ -408,16 +485,34 @@ static void core(const float *logits, int V, const blurb_sampling *p, const int3
     memset(res, 0, sizeof *res);
     res->raw_sum = -1.0f;
 
-    /* Steps 1-2. */
+    /* Steps 0-2. */
     res->raw_max = clean_copy(logits, z, V);
     int touched = 0; /* z differs from the cleaned logits */
+    if (p->logit_bias && p->n_logit_bias > 0) {
+        blurb_sampler_logit_bias(z, V, p->logit_bias, p->n_logit_bias);
+        touched = 1;
+    }
     float r = p->repetition_penalty;
     if (r > 0 && r != 1.0f && isfinite(r) && history && n_history > 0) {
         blurb_sampler_penalize(z, V, r, history, n_history, s);
         touched = 1;
     }
+    if ((p->presence_penalty != 0 || p->frequency_penalty != 0) && history && n_history > 0 && n_generated > 0) {
+        int n_gen = n_generated < n_history ? n_generated : n_history;
+        blurb_sampler_presence_frequency(z, V, p->presence_penalty, p->frequency_penalty,
+                                         history + (n_history - n_gen), n_gen, s);
+        touched = 1;
+    }
+    if (p->no_repeat_ngram_size > 0 && history && n_history > 0) {
+        blurb_sampler_no_repeat_ngram(z, V, p->no_repeat_ngram_size, history, n_history);
+        touched = 1;
+    }
     if (n_generated < p->min_new_tokens && p->eos_token_id >= 0 && p->eos_token_id < V) {
         z[p->eos_token_id] = -INFINITY;
+        touched = 1;
+    }
+    for (int i = 0; p->exclude && i < p->n_exclude; i++) {
+        if (p->exclude[i] >= 0 && p->exclude[i] < V) z[p->exclude[i]] = -INFINITY;
         touched = 1;
     }
 
@@ -467,7 +562,10 @@ static void core(const float *logits, int V, const blurb_sampling *p, const int3
      * sum alike; 3 gamma covers both), the walk stops among them and only
      * they need to enter the heap. */
     int use_top_p = top_p < 1.0f;
-    int list_all = mode == MODE_LIST && !use_top_p;
+    /* min-p (step 5b) cuts the walk at the first w < min_p; its kept mass is
+     * then a running sum, not S, so the draw needs the listed walk too. */
+    float min_p = p->min_p > 0 && p->min_p <= 1.0f ? p->min_p : 0.0f;
+    int list_all = (mode == MODE_LIST || min_p > 0) && !use_top_p;
     float need = use_top_p ? top_p * S : u * S;
     float tau = 0.0f; /* 0: every survivor, zeros included */
     double gamma = (double)n_surv * 0x1p-24;
@@ -480,6 +578,8 @@ static void core(const float *logits, int V, const blurb_sampling *p, const int3
             }
         }
     }
+    /* Tokens with w < min_p are never kept: they need not enter the heap. */
+    if (min_p > tau) tau = min_p;
     uint64_t *h = s->heap;
     size_t n = 0;
     if (all) {
@@ -511,7 +611,7 @@ static void core(const float *logits, int V, const blurb_sampling *p, const int3
             if (use_top_p && c >= need) break;
         }
         res->n_kept = j;
-        res->mass = use_top_p ? c : S;
+        res->mass = use_top_p || min_p > 0 ? c : S;
         if (mode == MODE_DRAW) {
             float t = u * res->mass;
             /* cum is non-decreasing: the first index with cum > t by bisection. */

@@ -6,9 +6,12 @@
  * draw the same token from the same fp32 logits; no FMA contraction anywhere,
  * every operation an IEEE single-precision op rounded to nearest, no flushing
  * of subnormal logits):
- *   z_i  = logits_i, NaN read as -inf; then the penalty (z / r if z > 0 else
- *          z * r, once per distinct history id in range), the EOS mask (-inf),
- *          and for T != 1 the division z / T. Compares treat -0 == +0.
+ *   z_i  = logits_i, NaN read as -inf; then the logit bias (z + bias, list
+ *          order), the penalty (z / r if z > 0 else z * r, once per distinct
+ *          history id in range), presence/frequency (z - (pres + freq * (float)c),
+ *          once per distinct generated id), the no-repeat n-gram ban (-inf),
+ *          the EOS mask and exclusions (-inf), and for T != 1 the division
+ *          z / T. Compares treat -0 == +0.
  *   greedy (T == 0 or top_p <= 0): the lowest id holding the max of z before
  *          the division by T. If the max of z after the division is not
  *          finite (all -inf, or an inf), the same rule on that z instead, so
@@ -26,6 +29,9 @@
  *          with C_j >= p * S (fp32 product); all survivors if there is none.
  *          The kept mass M = C_j.
  *   top-p off (p >= 1): every survivor is kept and M = S.
+ *   min-p (0 < min_p <= 1): of those kept, only the first j in walk order
+ *          with w >= min_p (fp32 compare; w of the first is 1); M = C_j of the
+ *          last one kept (so with top-p off M is this running sum, not S).
  *   draw: t = u * M (fp32), u = blurb_stream_uniform(key, step); the token is
  *          the first kept in walk order with C_j > t; if the running sum never
  *          exceeds t (possible only when M = S, summed in another order), the
@@ -68,6 +74,22 @@ float blurb_sampler_sum(const float *x, int n);
 void blurb_sampler_penalize(float *logits, int vocab_size, float penalty,
                             const int32_t *history, int n_history,
                             blurb_sampler_scratch *scratch);
+
+/* Step 0 alone, in place: z[id] += bias for each entry, in list order; ids
+ * outside [0, vocab_size) ignored. */
+void blurb_sampler_logit_bias(float *logits, int vocab_size, const blurb_logit_bias *bias, int n_bias);
+
+/* Step 1b alone, in place: generated [n_generated] are the generated tokens;
+ * each distinct id t in range gets z - (presence + frequency * c) with c its
+ * count, in fp32 (OpenAI's presence/frequency penalty). */
+void blurb_sampler_presence_frequency(float *logits, int vocab_size, float presence, float frequency,
+                                      const int32_t *generated, int n_generated,
+                                      blurb_sampler_scratch *scratch);
+
+/* Step 1c alone, in place: -inf for every token that would complete an n-gram
+ * (n >= 1) already in history (HF NoRepeatNGramLogitsProcessor). */
+void blurb_sampler_no_repeat_ngram(float *logits, int vocab_size, int n, const int32_t *history,
+                                   int n_history);
 
 /* Steps 1-5 of blurb_sample_row, for inspection: writes the kept tokens in
  * walk order to kept_ids [vocab_size] and their weights w (unnormalised, the

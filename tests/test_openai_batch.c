@@ -329,7 +329,7 @@ int main(void) {
         refused(o[2], 3, "chat", "unsupported_url", "/v1/chat/completions");
         refused(o[3], 4, "list", "invalid_request", "list prompt");
         refused(o[4], 5, "unknown", "invalid_request", "unknown field 'body.best_of'");
-        refused(o[5], 6, "presence", "unsupported_parameter", "presence_penalty is not supported yet");
+        served(o[5], 6, "presence", 1); /* presence_penalty is applied by the sampler */
         /* 7: default values of the unsupported parameters are fine: same as 1. */
         b = served(o[6], 7, "presence0", 1);
         CHECK(cJSON_Compare(b, cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(o[0], "response"),

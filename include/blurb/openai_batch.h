@@ -17,11 +17,12 @@
  *                                 negative ones taken modulo 2^64)
  *   stop: one string or a list of at most 4 non-empty strings (replaces --stop)
  *   model: accepted and ignored (the output names the model blurb runs).
- * presence_penalty and frequency_penalty (-2..2), logit_bias (token ids of the
- * vocabulary, biases -100..100) and logprobs (0..5) are checked, but blurb's
- * sampler does not have them yet: a line giving a non-default value (a non-zero
- * penalty, a non-empty logit_bias, an integer logprobs) gets the error
- * "unsupported_parameter" ("presence_penalty is not supported yet"). The prompt
+ *   presence_penalty, frequency_penalty (-2..2) and logit_bias (token ids of the
+ *                                 vocabulary, biases -100..100): the sampler's own
+ *                                 controls (sampler.h), OpenAI semantics.
+ * logprobs (0..5) is checked, but per-line logprobs are not written yet: an
+ * integer logprobs gets the error "unsupported_parameter" ("logprobs is not
+ * supported yet"). The prompt
  * is encoded as ordinary text ("<|endoftext|>" in it is not the EOS id).
  *
  * Output line for a served request (exact bytes; ", " between members, ": "

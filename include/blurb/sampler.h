@@ -3,10 +3,23 @@
  * Every backend follows these semantics; blurb_sample_row is the reference
  * implementation (the CPU backend calls it, the CUDA sampling kernel must
  * produce the same token for the same fp32 logits). Order, per step:
- *   1. repetition penalty r (HF RepetitionPenaltyLogitsProcessor): for every
- *      distinct token in the history (prompt + generated so far), a positive
- *      logit is divided by r, a negative one multiplied by r;
- *   2. EOS masked (-inf) while n_generated < min_new_tokens;
+ *   0. logit bias: z[id] += bias for each (id, bias) entry (ids outside the
+ *      vocabulary ignored; an id listed twice gets both, in list order);
+ *   1. penalties, in this order:
+ *      a. repetition penalty r (HF RepetitionPenaltyLogitsProcessor): for every
+ *         distinct token in the history (prompt + generated so far), a positive
+ *         logit is divided by r, a negative one multiplied by r;
+ *      b. presence / frequency penalties (OpenAI API semantics, counting the
+ *         generated tokens only, i.e. the last n_generated history entries):
+ *         z[t] = z[t] - (presence * (c[t] > 0) + frequency * c[t]), fp32,
+ *         c[t] = how often t was generated, applied once per distinct t;
+ *      c. no-repeat n-gram of size n (HF NoRepeatNGramLogitsProcessor), over
+ *         the whole history (prompt and output): when the history holds
+ *         h >= n - 1 tokens, every token that follows an earlier occurrence
+ *         of the last n - 1 tokens gets -inf (n = 1 bans every history token);
+ *   2. EOS masked (-inf) while n_generated < min_new_tokens, and the tokens of
+ *      the exclusion list masked (-inf; used to redraw without a token that
+ *      was refused, e.g. by --ban-words);
  *   3. temperature T: T == 0 means greedy (argmax, ties to the lower id);
  *      otherwise logits are divided by T;
  *   4. top-k: keep the k largest (ties keep the lower id); 0 = off; k >= vocab = off;
@@ -14,6 +27,11 @@
  *      Degeneration"): over the softmax of the survivors, keep the smallest
  *      prefix of tokens sorted by (probability desc, id asc) whose mass is >= p,
  *      in fp32, at least one token; p >= 1 keeps all; p <= 0 means greedy;
+ *   5b. min-p (Nguyen et al. 2024, "Turning Up the Heat: Min-p Sampling"):
+ *      of the tokens top-p kept, keep those with probability >= min_p times
+ *      the largest one's; 0 = off. With the weights w of sampler_internal.h
+ *      (the most likely kept token has w exactly 1) that is w >= min_p in fp32;
+ *      the kept mass is then the running sum up to the last kept token;
  *   6. draw: u = a uniform in [0, 1) from the Philox stream (key, counter = step);
  *      walk the kept tokens in that sorted order accumulating probability and
  *      take the first whose running sum exceeds u * (kept mass); rounding that
@@ -38,6 +56,15 @@
 extern "C" {
 #endif
 
+/* One logit bias entry: logits[id] += bias (OpenAI's logit_bias). */
+typedef struct blurb_logit_bias {
+    int32_t id;   /* token id; ids outside [0, vocab_size) are ignored */
+    float bias;   /* finite; OpenAI allows -100..100, blurb any finite value */
+} blurb_logit_bias;
+
+/* Every option of one sequence's sampling. A per-record option set is just a
+ * different blurb_sampling; pointers (logit_bias) are borrowed, and must stay
+ * valid while the sampling is in use. */
 typedef struct blurb_sampling {
     float temperature;        /* >= 0; 0 = greedy */
     int top_k;                /* >= 0; 0 = off */
@@ -45,13 +72,40 @@ typedef struct blurb_sampling {
     float repetition_penalty; /* > 0; 1 = off */
     int min_new_tokens;       /* EOS is masked while fewer have been generated */
     int eos_token_id;         /* from the model config; < 0 = none */
+    /* Added for issue 7; all off by default (zero). */
+    const blurb_logit_bias *logit_bias; /* n_logit_bias entries (NULL when 0) */
+    int n_logit_bias;
+    float presence_penalty;   /* finite; 0 = off (OpenAI: -2..2) */
+    float frequency_penalty;  /* finite; 0 = off (OpenAI: -2..2) */
+    float min_p;              /* [0, 1]; 0 = off */
+    int no_repeat_ngram_size; /* >= 0; 0 = off */
+    /* Tokens masked (-inf) at step 2 of this draw, ids outside the vocabulary
+     * ignored. Meant for one draw, not a whole sequence: the job redraws a
+     * token refused by --ban-words with a copy of its blurb_sampling listing
+     * that token, and the draw uses the same uniform (key, step), so the
+     * redraw depends only on this row, never on the batch. If every token is
+     * masked the draw falls back to the lowest id (see sampler_internal.h),
+     * possibly an excluded one: callers must check. */
+    const int32_t *exclude;
+    int n_exclude;
 } blurb_sampling;
 
-/* Defaults of `blurb generate`: T 0.8, top-k 0, top-p 0.9, r 1.0, min 0, eos 50256. */
+/* Defaults of `blurb generate`: T 0.8, top-k 0, top-p 0.9, r 1.0, min 0, eos
+ * 50256, no logit bias, presence/frequency 0, min-p 0, no-repeat 0. */
 blurb_sampling blurb_sampling_default(void);
 
+/* Whether any of the issue-7 controls (logit bias, presence/frequency
+ * penalty, min-p, no-repeat n-gram, exclusions) is on: a backend whose own
+ * sampler does not implement them must draw such a request with
+ * blurb_sample_row on the host (the CUDA backend does: host/cuda_sample.c) or
+ * refuse it (BLURB_E_UNSUPPORTED), so that results never silently differ. */
+int blurb_sampling_uses_extended(const blurb_sampling *s);
+
 /* Checks ranges (temperature >= 0, top_k >= 0, repetition_penalty > 0,
- * min_new_tokens >= 0, finite values). Returns 0 or BLURB_E_INVALID naming the option. */
+ * min_new_tokens >= 0, finite values, logit bias list present with ids >= 0
+ * and finite biases, min_p in [0, 1], no_repeat_ngram_size >= 0, exclusion
+ * list present when n_exclude > 0). Returns 0 or
+ * BLURB_E_INVALID naming the option. */
 int blurb_sampling_check(const blurb_sampling *s, blurb_err *err);
 
 /* Philox4x32-10 block: 4 x 32-bit outputs for a 128-bit counter and 64-bit key. */
@@ -81,7 +135,9 @@ blurb_sampler_scratch *blurb_sampler_scratch_new(int vocab_size);
 void blurb_sampler_scratch_free(blurb_sampler_scratch *s);
 
 /* Draws one token from logits [vocab_size] (fp32, not modified).
- * history: n_history token ids (prompt then generated) for the repetition penalty.
+ * history: n_history token ids (prompt then generated) for the repetition penalty
+ *   and no-repeat n-grams; its last n_generated entries (all of it when shorter)
+ *   are the generated tokens that presence / frequency penalties count.
  * n_generated: tokens generated so far in this sequence (for min_new_tokens).
  * key/step: the Philox stream and counter (step = n_generated).
  * logprob (optional): log-softmax of the *raw* logits at the drawn token
