@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -401,6 +402,13 @@ int cli_generate(int argc, char **argv) {
             goto out;
         }
         if (out_path) output = out_path;
+        /* Writing over the catalog being read would destroy it. */
+        struct stat si, so;
+        if (strcmp(input, "-") != 0 && strcmp(output, "-") != 0 && stat(input, &si) == 0 && stat(output, &so) == 0 &&
+            si.st_dev == so.st_dev && si.st_ino == so.st_ino) {
+            fprintf(stderr, "blurb generate: --output %s is the input file: choose another path\n", output);
+            goto out;
+        }
         if (shard.local_rank > 0) bo.device = blurb_shard_device(shard.local_rank, blurb_shard_gpu_count());
     }
     jo.stops = stops;

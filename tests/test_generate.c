@@ -507,6 +507,14 @@ static void test_usage(void) {
     CHECK(e && strstr(e, "missing.jsonl"));
     free(e);
     CHECK(cli("--input %s --output %s/no/such/dir/out.jsonl 2>/dev/null", in, dir) == 1);
+    /* --output naming the input file is refused and leaves the catalog intact. */
+    size_t before = 0, after = 0;
+    char *cat0 = slurp(in, &before);
+    CHECK(cli("--input %s --output %s 2>/dev/null", in, in) == 2);
+    char *cat1 = slurp(in, &after);
+    CHECK(cat0 && cat1 && before == after && memcmp(cat0, cat1, before) == 0);
+    free(cat0);
+    free(cat1);
 }
 
 int main(void) {
