@@ -30,55 +30,22 @@
 #include "blurb/tokenizer.h"
 #include "check.h"
 
-#define MODEL BLURB_SOURCE_DIR "/weights/default"
 #define EXAMPLES BLURB_SOURCE_DIR "/weights/templates/parx_examples.jsonl"
 
 static char dir[] = "/tmp/blurb_test_brand_XXXXXX";
+#include "cli_test_util.h"
 static blurb_tokenizer *tok;
 static blurb_template *tmpl;
 
-static char *path_in(const char *name) {
-    static char buf[8][512];
-    static int k;
-    char *p = buf[k++ % 8];
-    snprintf(p, 512, "%s/%s", dir, name);
-    return p;
-}
 
-static char *slurp(const char *path) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    size_t cap = 4096, n = 0;
-    char *b = malloc(cap);
-    REQUIRE(b);
-    size_t got;
-    while ((got = fread(b + n, 1, cap - n - 1, f)) > 0) {
-        n += got;
-        if (n + 1 >= cap) REQUIRE((b = realloc(b, cap *= 2)));
-    }
-    fclose(f);
-    b[n] = '\0';
-    return b;
-}
 
-static void spit(const char *path, const char *data) {
-    FILE *f = fopen(path, "wb");
-    REQUIRE(f);
-    size_t len = strlen(data);
-    REQUIRE(fwrite(data, 1, len, f) == len);
-    REQUIRE(fclose(f) == 0);
-}
 
 static int cli(const char *fmt, ...) {
-    char args[8192], cmd[9000];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(args, sizeof args, fmt, ap);
+    int rc = generate_v("--backend cpu --quiet", fmt, ap);
     va_end(ap);
-    snprintf(cmd, sizeof cmd, "'%s' generate --model '%s' --backend cpu --quiet %s", BLURB_CLI, MODEL, args);
-    int st = system(cmd);
-    REQUIRE(st != -1 && WIFEXITED(st));
-    return WEXITSTATUS(st);
+    return rc;
 }
 
 static const char *str_of(const cJSON *o, const char *k) {
@@ -100,7 +67,7 @@ static void append_enc(int32_t *ids, size_t *n, size_t cap, const char *text) {
 
 /* The shipped example with this id: "Product: T\nBrand: B\nDescription: D". */
 static void example_text(const char *id, char *buf, size_t size) {
-    char *all = slurp(EXAMPLES);
+    char *all = slurp(EXAMPLES, NULL);
     REQUIRE(all);
     char *p = all;
     buf[0] = '\0';
@@ -217,7 +184,7 @@ static void test_layout(void) {
     blurb_examples_free(ex);
 
     /* "<|endoftext|>" in a description is text: the only EOS ids are blurb's. */
-    spit(path_in("eot.jsonl"), "{\"title\": \"A\", \"brand\": \"Parx\", \"description\": \"x<|endoftext|>y\"}\n"
+    spit_str(path_in("eot.jsonl"), "{\"title\": \"A\", \"brand\": \"Parx\", \"description\": \"x<|endoftext|>y\"}\n"
                                "\n"
                                "{\"title\": \"B\", \"brand\": \"Parx\", \"description\": \"<|endoftext|>\"}\n");
     REQUIRE(blurb_examples_load(path_in("eot.jsonl"), tmpl, tok, 3, 512, &ex, &err) == 0);
@@ -230,14 +197,14 @@ static void test_layout(void) {
     blurb_record_clear(&rec);
 
     /* Bad files name the line. */
-    spit(path_in("bad.jsonl"), "{\"title\": \"A\", \"brand\": \"Parx\", \"description\": \"d\"}\n"
+    spit_str(path_in("bad.jsonl"), "{\"title\": \"A\", \"brand\": \"Parx\", \"description\": \"d\"}\n"
                                "{\"title\": \"B\", \"brand\": \"Parx\"}\n");
     CHECK(blurb_examples_load(path_in("bad.jsonl"), tmpl, tok, 3, 512, &ex, &err) == BLURB_E_FORMAT &&
           strstr(err.msg, "line 2") && strstr(err.msg, "description"));
-    spit(path_in("bad2.jsonl"), "{\"title\": \"A\", \"description\": \"d\"}\n");
+    spit_str(path_in("bad2.jsonl"), "{\"title\": \"A\", \"description\": \"d\"}\n");
     CHECK(blurb_examples_load(path_in("bad2.jsonl"), tmpl, tok, 3, 512, &ex, &err) == BLURB_E_FORMAT &&
           strstr(err.msg, "line 1") && strstr(err.msg, "brand"));
-    spit(path_in("bad3.jsonl"), "{\"brand\": \"Parx\", \"description\": \"d\"}\n"); /* no title for the template */
+    spit_str(path_in("bad3.jsonl"), "{\"brand\": \"Parx\", \"description\": \"d\"}\n"); /* no title for the template */
     CHECK(blurb_examples_load(path_in("bad3.jsonl"), tmpl, tok, 3, 512, &ex, &err) == BLURB_E_FORMAT &&
           strstr(err.msg, "title"));
     CHECK(blurb_examples_load(path_in("missing.jsonl"), tmpl, tok, 3, 512, &ex, &err) == BLURB_E_IO);
@@ -287,7 +254,7 @@ static double jaccard(const wordset *a, const wordset *b) {
 /* Mean Jaccard of every output with its product's description; also returns
  * the output line of the extra (non-Parx) product, the input's last line. */
 static double mean_overlap(const char *out_path, char descs[][2048], int n_samples, char **other_line) {
-    char *out = slurp(out_path);
+    char *out = slurp(out_path, NULL);
     REQUIRE(out);
     char *p = out;
     double sum = 0;
@@ -327,7 +294,7 @@ static double mean_overlap(const char *out_path, char descs[][2048], int n_sampl
 
 static void test_effect(void) {
     static char descs[N_PRODUCTS][2048];
-    char *cat = slurp(BLURB_TEST_DATA "/myntra_sample.jsonl");
+    char *cat = slurp(BLURB_TEST_DATA "/myntra_sample.jsonl", NULL);
     REQUIRE(cat);
     FILE *f = fopen(path_in("parx.jsonl"), "wb");
     REQUIRE(f);
@@ -372,7 +339,7 @@ static void test_effect(void) {
     /* --examples-k 0 is the plain run. */
     REQUIRE(cli("%s --examples %s --examples-k 0 --input %s --output %s", runs[0], EXAMPLES, path_in("parx.jsonl"),
                 path_in("k0.out")) == 0);
-    char *k0 = slurp(path_in("k0.out")), *plain = slurp(path_in("plain.out"));
+    char *k0 = slurp(path_in("k0.out"), NULL), *plain = slurp(path_in("plain.out"), NULL);
     CHECK(k0 && plain && strcmp(k0, plain) == 0);
     free(k0);
     free(plain);

@@ -23,58 +23,24 @@
 #include "blurb/tokenizer.h"
 #include "check.h"
 
-#define MODEL BLURB_SOURCE_DIR "/weights/default"
 #define SAMPLING "--backend cpu --seed 1234 --temperature 0.8 --top-p 0.9 --max-new-tokens 16"
 /* A stop string that ends about half of the sequences early, at different
  * steps, so that slots are freed and refilled at staggered times. */
 #define STAGGER "--stop ."
 
 static char dir[] = "/tmp/blurb_test_generate_XXXXXX";
+#include "cli_test_util.h"
 static blurb_tokenizer *tok;
 
-static char *path_in(const char *name) {
-    static char buf[8][512];
-    static int k;
-    char *p = buf[k++ % 8];
-    snprintf(p, 512, "%s/%s", dir, name);
-    return p;
-}
 
-static char *slurp(const char *path, size_t *len) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    size_t cap = 4096, n = 0;
-    char *b = malloc(cap);
-    REQUIRE(b);
-    size_t got;
-    while ((got = fread(b + n, 1, cap - n - 1, f)) > 0) {
-        n += got;
-        if (n + 1 >= cap) REQUIRE((b = realloc(b, cap *= 2)));
-    }
-    fclose(f);
-    b[n] = '\0';
-    if (len) *len = n;
-    return b;
-}
 
-static void spit(const char *path, const char *data, size_t len) {
-    FILE *f = fopen(path, "wb");
-    REQUIRE(f);
-    REQUIRE(fwrite(data, 1, len, f) == len);
-    REQUIRE(fclose(f) == 0);
-}
 
-/* Runs `blurb generate --model MODEL <args>`; returns its exit status. */
 static int cli(const char *fmt, ...) {
-    char args[8192], cmd[9000];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(args, sizeof args, fmt, ap);
+    int rc = generate_v("", fmt, ap);
     va_end(ap);
-    snprintf(cmd, sizeof cmd, "'%s' generate --model '%s' %s", BLURB_CLI, MODEL, args);
-    int st = system(cmd);
-    REQUIRE(st != -1 && WIFEXITED(st));
-    return WEXITSTATUS(st);
+    return rc;
 }
 
 /* The lines of text (each with its '\n'), in a malloc'ed array. */

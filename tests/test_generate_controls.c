@@ -28,7 +28,6 @@
 #include "blurb/tokenizer.h"
 #include "check.h"
 
-#define MODEL BLURB_SOURCE_DIR "/weights/default"
 #define OPTS "--backend cpu --quiet --max-new-tokens 32 --seed 0"
 #ifdef BLURB_SANITIZE
 #define N_PRODUCTS 10
@@ -39,26 +38,16 @@
 #endif
 
 static char dir[] = "/tmp/blurb_test_generate_controls_XXXXXX";
+#include "cli_test_util.h"
 static const char *const banned[] = {"fabric", "soft", "made of"}; /* lower case, as compared */
 
-static char *path_in(const char *name) {
-    static char buf[8][512];
-    static int k;
-    char *p = buf[k++ % 8];
-    snprintf(p, 512, "%s/%s", dir, name);
-    return p;
-}
 
 static int cli(const char *fmt, ...) {
-    char args[4096], cmd[5000];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(args, sizeof args, fmt, ap);
+    int rc = generate_v("", fmt, ap);
     va_end(ap);
-    snprintf(cmd, sizeof cmd, "'%s' generate --model '%s' %s", BLURB_CLI, MODEL, args);
-    int st = system(cmd);
-    REQUIRE(st != -1 && WIFEXITED(st));
-    return WEXITSTATUS(st);
+    return rc;
 }
 
 /* The parsed lines of a JSONL file (n_out receives the count). */

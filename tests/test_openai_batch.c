@@ -23,53 +23,19 @@
 
 #include "check.h"
 
-#define MODEL BLURB_SOURCE_DIR "/weights/default"
 
 static char dir[] = "/tmp/blurb_test_openai_XXXXXX";
+#include "cli_test_util.h"
 
-static char *path_in(const char *name) {
-    static char buf[8][512];
-    static int k;
-    char *p = buf[k++ % 8];
-    snprintf(p, 512, "%s/%s", dir, name);
-    return p;
-}
 
-static char *slurp(const char *path, size_t *len) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    size_t cap = 4096, n = 0;
-    char *b = malloc(cap);
-    REQUIRE(b);
-    size_t got;
-    while ((got = fread(b + n, 1, cap - n - 1, f)) > 0) {
-        n += got;
-        if (n + 1 >= cap) REQUIRE((b = realloc(b, cap *= 2)));
-    }
-    fclose(f);
-    b[n] = '\0';
-    if (len) *len = n;
-    return b;
-}
 
-static void spit(const char *path, const char *data) {
-    FILE *f = fopen(path, "wb");
-    REQUIRE(f);
-    size_t len = strlen(data);
-    REQUIRE(fwrite(data, 1, len, f) == len);
-    REQUIRE(fclose(f) == 0);
-}
 
 static int cli(const char *fmt, ...) {
-    char args[8192], cmd[9000];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(args, sizeof args, fmt, ap);
+    int rc = generate_v("--backend cpu --quiet", fmt, ap);
     va_end(ap);
-    snprintf(cmd, sizeof cmd, "'%s' generate --model '%s' --backend cpu --quiet %s", BLURB_CLI, MODEL, args);
-    int st = system(cmd);
-    REQUIRE(st != -1 && WIFEXITED(st));
-    return WEXITSTATUS(st);
+    return rc;
 }
 
 /* s as a JSON string literal, escaped as blurb writes it (job.h). */
@@ -224,7 +190,7 @@ int main(void) {
     char plain_line[1024];
     snprintf(plain_line, sizeof plain_line, "{\"id\": \"p\", \"title\": \"%s\", \"brand\": \"%s\"}\n",
              str_of(prod, "title"), str_of(prod, "brand"));
-    spit(path_in("plain.jsonl"), plain_line);
+    spit_str(path_in("plain.jsonl"), plain_line);
     REQUIRE(cli("--temperature 0 --max-new-tokens 16 --input %s --output %s", path_in("plain.jsonl"),
                 path_in("plain.out")) == 0);
     char *plain_out = slurp(path_in("plain.out"), NULL);
