@@ -463,6 +463,11 @@ int cli_generate(int argc, char **argv) {
     blurb_output *ow = NULL;
     char dirbuf[4096];
 
+    if (template_arg && template_arg[0] == '\0') {
+        fprintf(stderr, "blurb generate: --template is empty: every prompt would be empty\n");
+        status = 2;
+        goto out;
+    }
     if (blurb_template_from_arg(template_arg, &tmpl, &err)) {
         fprintf(stderr, "blurb generate: --template: %s\n", err.msg);
         goto out;

@@ -468,6 +468,7 @@ static void test_usage(void) {
     CHECK(cli("--input %s --output /dev/null --backend tpu 2>/dev/null", in) == 2);
     CHECK(cli("--input %s --output /dev/null --template '{title' 2>/dev/null", in) == 2);
     CHECK(cli("--input %s --output /dev/null --stop '' 2>/dev/null", in) == 2);
+    CHECK(cli("--input %s --output /dev/null --template '' 2>/dev/null", in) == 2);
     CHECK(cli("--input %s/missing.jsonl --output /dev/null 2>%s", dir, path_in("missing.err")) == 1);
     char *e = slurp(path_in("missing.err"), NULL);
     CHECK(e && strstr(e, "missing.jsonl"));
