@@ -11,78 +11,23 @@
 #include "blurb/backend.h"
 #include "blurb/sampler.h"
 #include "check.h"
+#include "golden_test_util.h"
 #include "model_test_util.h"
 
-#define N_PROMPTS 8
-#define MAX_NEW 32
+#define N_PROMPTS GOLDEN_N_PROMPTS
+#define MAX_NEW GOLDEN_MAX_NEW
 #define TOL 1e-3f
-
-static const int sample_ids[5] = {0, 13, 198, 464, 50256}; /* logits_sample columns (GOLDEN.md) */
-
-typedef struct golden {
-    int n_ids;
-    int32_t *ids;
-    int n_greedy;
-    int32_t greedy[MAX_NEW];
-    float (*sample)[5]; /* [n_ids][5] */
-} golden;
-
-static char *read_file(const char *path, size_t *len) {
-    FILE *f = fopen(path, "rb");
-    REQUIRE(f != NULL);
-    REQUIRE(fseek(f, 0, SEEK_END) == 0);
-    long n = ftell(f);
-    REQUIRE(n >= 0);
-    REQUIRE(fseek(f, 0, SEEK_SET) == 0);
-    char *buf = malloc((size_t)n + 1);
-    REQUIRE(buf != NULL);
-    REQUIRE(fread(buf, 1, (size_t)n, f) == (size_t)n);
-    fclose(f);
-    buf[n] = '\0';
-    *len = (size_t)n;
-    return buf;
-}
-
-static void load_golden(golden *g) {
-    size_t len;
-    char *text = read_file(BLURB_TEST_DATA "/golden.json", &len);
-    cJSON *root = cJSON_ParseWithLength(text, len);
-    REQUIRE(root != NULL && cJSON_IsArray(root) && cJSON_GetArraySize(root) == N_PROMPTS);
-    for (int p = 0; p < N_PROMPTS; p++) {
-        const cJSON *o = cJSON_GetArrayItem(root, p);
-        const cJSON *ids = cJSON_GetObjectItem(o, "ids");
-        const cJSON *greedy = cJSON_GetObjectItem(o, "greedy_32");
-        const cJSON *sample = cJSON_GetObjectItem(o, "logits_sample");
-        REQUIRE(cJSON_IsArray(ids) && cJSON_IsArray(greedy) && cJSON_IsArray(sample));
-        g[p].n_ids = cJSON_GetArraySize(ids);
-        g[p].n_greedy = cJSON_GetArraySize(greedy);
-        REQUIRE(g[p].n_ids >= 1 && g[p].n_greedy >= 1 && g[p].n_greedy <= MAX_NEW);
-        REQUIRE(cJSON_GetArraySize(sample) == g[p].n_ids);
-        g[p].ids = malloc((size_t)g[p].n_ids * sizeof *g[p].ids);
-        g[p].sample = malloc((size_t)g[p].n_ids * sizeof *g[p].sample);
-        REQUIRE(g[p].ids && g[p].sample);
-        for (int i = 0; i < g[p].n_ids; i++) {
-            g[p].ids[i] = (int32_t)cJSON_GetArrayItem(ids, i)->valueint;
-            const cJSON *row = cJSON_GetArrayItem(sample, i);
-            REQUIRE(cJSON_GetArraySize(row) == 5);
-            for (int j = 0; j < 5; j++) g[p].sample[i][j] = (float)cJSON_GetArrayItem(row, j)->valuedouble;
-        }
-        for (int i = 0; i < g[p].n_greedy; i++) g[p].greedy[i] = (int32_t)cJSON_GetArrayItem(greedy, i)->valueint;
-    }
-    cJSON_Delete(root);
-    free(text);
-}
 
 int main(void) {
     double t0 = test_now();
     blurb_model *m = test_load_default_model();
     const int V = m->cfg.vocab_size;
     REQUIRE(V == 50257);
-    golden g[N_PROMPTS];
-    load_golden(g);
+    golden_prompt g[N_PROMPTS];
+    golden_load(g);
 
     size_t len;
-    char *raw = read_file(BLURB_TEST_DATA "/golden_last_logits.f32", &len);
+    char *raw = golden_read_file(BLURB_TEST_DATA "/golden_last_logits.f32", &len);
     REQUIRE(len == (size_t)N_PROMPTS * (size_t)V * sizeof(float));
     float *ref_last = (float *)(void *)raw; /* little-endian host, as the file */
 
@@ -101,10 +46,10 @@ int main(void) {
         for (int t = 0; t < g[p].n_ids; t++) {
             test_logits(be, base + t, row);
             for (int j = 0; j < 5; j++) {
-                float d = fabsf(row[sample_ids[j]] - g[p].sample[t][j]);
+                float d = fabsf(row[golden_sample_ids[j]] - g[p].sample[t][j]);
                 if (!(d <= worst_sample)) worst_sample = d; /* NaN counts as worst */
-                CHECKF(d <= TOL, "prompt %d position %d id %d: %.6f vs golden %.6f", p, t, sample_ids[j],
-                       row[sample_ids[j]], g[p].sample[t][j]);
+                CHECKF(d <= TOL, "prompt %d position %d id %d: %.6f vs golden %.6f", p, t, golden_sample_ids[j],
+                       row[golden_sample_ids[j]], g[p].sample[t][j]);
             }
         }
         float d_max = 0.0f;

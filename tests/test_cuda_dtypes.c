@@ -6,12 +6,11 @@
  * prefill with every row checked; one 1000-token prefill in chunks followed by
  * decode steps to 1024) in both dtypes: every logit must stay finite. */
 #include <cjson/cJSON.h>
-#define BLURB_TEST_HAVE_CJSON 1
 #include "cuda_test_util.h"
 
-#define N CUDA_TEST_N_GOLDEN
+#define N GOLDEN_N_PROMPTS
 
-static void golden_vs_fp32(const blurb_model *m, const cuda_golden *g, blurb_dtype dt, const float *ref_rows,
+static void golden_vs_fp32(const blurb_model *m, const golden_prompt *g, blurb_dtype dt, const float *ref_rows,
                            const int *ref_top1, int n_rows) {
     const int V = m->cfg.vocab_size;
     blurb_backend *be = cuda_test_backend(m, dt, N, true);
@@ -103,8 +102,8 @@ int main(void) {
     const double t0 = cuda_test_now();
     blurb_model *m = cuda_test_default_model();
     const int V = m->cfg.vocab_size;
-    cuda_golden g[N];
-    cuda_test_load_golden(g);
+    golden_prompt g[N];
+    golden_load(g);
     int n_rows = 0;
     for (int p = 0; p < N; p++) n_rows += g[p].n_ids;
 
@@ -131,7 +130,7 @@ int main(void) {
     free(ref);
     free(a);
     free(top1);
-    cuda_test_free_golden(g);
+    golden_free(g);
     blurb_model_free(m);
 
     blurb_model *r = cuda_test_gpt2_random(1024, 7);

@@ -5,15 +5,14 @@
  * with the KV cache (decode steps, CUDA graphs) must reproduce greedy_32 and
  * the CPU backend's continuation token for token. Skips without a device. */
 #include <cjson/cJSON.h>
-#define BLURB_TEST_HAVE_CJSON 1
 #include "cuda_test_util.h"
 
-#define N CUDA_TEST_N_GOLDEN
+#define N GOLDEN_N_PROMPTS
 #define TOL 1e-3f
 
 /* Greedy decoding of the N prompts: prefill all, then decode steps until EOS
  * or 32 tokens; the cuda run draws through sample() with temperature 0. */
-static void greedy(blurb_backend *be, const cuda_golden *g, int32_t out[N][CUDA_TEST_MAX_NEW], int *n_out,
+static void greedy(blurb_backend *be, const golden_prompt *g, int32_t out[N][GOLDEN_MAX_NEW], int *n_out,
                    int eos, bool use_sampler) {
     const int V = be->vocab_size;
     float *row = malloc((size_t)V * sizeof *row);
@@ -54,7 +53,7 @@ static void greedy(blurb_backend *be, const cuda_golden *g, int32_t out[N][CUDA_
         for (int i = 0; i < n_active; i++) {
             const int p = active[i];
             out[p][n_out[p]++] = tok[i];
-            if (tok[i] == eos || n_out[p] == CUDA_TEST_MAX_NEW) continue;
+            if (tok[i] == eos || n_out[p] == GOLDEN_MAX_NEW) continue;
             active[k] = p;
             next[k] = (blurb_chunk){p, &out[p][n_out[p] - 1], 1};
             k++;
@@ -71,10 +70,10 @@ int main(void) {
     blurb_model *m = cuda_test_default_model();
     const int V = m->cfg.vocab_size;
     REQUIRE(V == 50257);
-    cuda_golden g[N];
-    cuda_test_load_golden(g);
+    golden_prompt g[N];
+    golden_load(g);
     size_t len;
-    char *raw = cuda_test_read_file(BLURB_TEST_DATA "/golden_last_logits.f32", &len);
+    char *raw = golden_read_file(BLURB_TEST_DATA "/golden_last_logits.f32", &len);
     REQUIRE(len == (size_t)N * (size_t)V * sizeof(float));
     const float *ref_last = (const float *)(const void *)raw;
 
@@ -103,10 +102,10 @@ int main(void) {
             if (!(d_cpu <= worst_cpu)) worst_cpu = d_cpu;
             CHECKF(d_cpu <= TOL, "prompt %d position %d: max |cuda - cpu| = %g", p, t, d_cpu);
             for (int j = 0; j < 5; j++) {
-                const float d = fabsf(a[cuda_golden_sample_ids[j]] - g[p].sample[t][j]);
+                const float d = fabsf(a[golden_sample_ids[j]] - g[p].sample[t][j]);
                 if (!(d <= worst_sample)) worst_sample = d;
-                CHECKF(d <= TOL, "prompt %d position %d id %d: %.6f vs golden %.6f", p, t, cuda_golden_sample_ids[j],
-                       a[cuda_golden_sample_ids[j]], g[p].sample[t][j]);
+                CHECKF(d <= TOL, "prompt %d position %d id %d: %.6f vs golden %.6f", p, t, golden_sample_ids[j],
+                       a[golden_sample_ids[j]], g[p].sample[t][j]);
             }
         }
         float d_last = 0.0f;
@@ -132,7 +131,7 @@ int main(void) {
     }
 
     /* 3. greedy continuations: cuda (GPU sampler, T = 0) vs golden and cpu */
-    static int32_t out_gpu[N][CUDA_TEST_MAX_NEW], out_cpu[N][CUDA_TEST_MAX_NEW];
+    static int32_t out_gpu[N][GOLDEN_MAX_NEW], out_cpu[N][GOLDEN_MAX_NEW];
     int n_gpu[N], n_cpu[N];
     const int eos = m->cfg.eos_token_id;
     greedy(gpu, g, out_gpu, n_gpu, eos, true);
@@ -156,10 +155,10 @@ int main(void) {
     free(b);
     free(last_all);
     free(raw);
-    cuda_test_free_golden(g);
+    golden_free(g);
     blurb_backend_free(gpu);
     blurb_backend_free(cpu);
     blurb_model_free(m);
     printf("time %.2f s\n", cuda_test_now() - t0);
-    return check_finish("cuda_golden");
+    return check_finish("golden_prompt");
 }

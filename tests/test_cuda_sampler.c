@@ -8,7 +8,6 @@
  * golden prompts, sampled on the GPU with each slot's history, against the
  * reference on the same rows (copied out with logits()). Skips without a device. */
 #include <cjson/cJSON.h>
-#define BLURB_TEST_HAVE_CJSON 1
 #include "blurb/sampler.h"
 #include "cuda_test_util.h"
 #ifdef BLURB_HAVE_CUDA
@@ -131,11 +130,11 @@ static void synthetic(int V, int eos) {
 #endif
 
 static void through_backend(const blurb_model *m) {
-    const int V = m->cfg.vocab_size, N = CUDA_TEST_N_GOLDEN;
-    cuda_golden g[CUDA_TEST_N_GOLDEN];
-    cuda_test_load_golden(g);
+    const int V = m->cfg.vocab_size, N = GOLDEN_N_PROMPTS;
+    golden_prompt g[GOLDEN_N_PROMPTS];
+    golden_load(g);
     blurb_backend *be = cuda_test_backend(m, BLURB_DTYPE_F32, N, true);
-    blurb_chunk chunks[CUDA_TEST_N_GOLDEN];
+    blurb_chunk chunks[GOLDEN_N_PROMPTS];
     int n_rows = 0;
     for (int p = 0; p < N; p++) {
         chunks[p] = (blurb_chunk){p, g[p].ids, g[p].n_ids};
@@ -195,7 +194,7 @@ static void through_backend(const blurb_model *m) {
     free(row);
     free(row_prompt);
     blurb_backend_free(be);
-    cuda_test_free_golden(g);
+    golden_free(g);
 }
 
 int main(void) {
