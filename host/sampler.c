@@ -361,25 +361,10 @@ VEC_CLONES static float weights_all(const float *z, int n, float m, float *w, fl
     int width = lane_width(n);
     for (int l = 0; l < width; l++) lane[l] = la[l] = lb[l] = lc[l] = 0.0f;
     const float ta = level_tau[0], tb = level_tau[1], tc = level_tau[2];
-    int i = 0;
-    for (; n - i >= 256; i += 256) {
+    for (int i = 0; i < n; i += 256) {
+        int len = n - i < 256 ? n - i : 256; /* the last block may be short */
         uint32_t bm = 0;
-        for (int l = 0; l < 256; l++) {
-            float v = fixed_expf(z[i + l] - m);
-            w[i + l] = v;
-            lane[l] += v;
-            la[l] += v >= ta ? v : 0.0f;
-            lb[l] += v >= tb ? v : 0.0f;
-            lc[l] += v >= tc ? v : 0.0f;
-            uint32_t b;
-            memcpy(&b, &v, sizeof b);
-            bm = b > bm ? b : bm;
-        }
-        block_max[i / 256] = bm;
-    }
-    if (i < n) {
-        uint32_t bm = 0;
-        for (int l = 0; i + l < n; l++) {
+        for (int l = 0; l < len; l++) {
             float v = fixed_expf(z[i + l] - m);
             w[i + l] = v;
             lane[l] += v;
