@@ -1,7 +1,8 @@
 /* Helpers shared by the tests that run the blurb program on real files: a
  * scratch directory (the including test defines `dir`, a mkdtemp template,
  * and creates it in main), whole-file reads and writes, and running
- * `blurb generate` on the shipped default model. */
+ * `blurb generate` on the shipped default model with the options the test
+ * puts in CLI_FIXED (defined before including this header, default none). */
 #ifndef BLURB_TESTS_CLI_TEST_UTIL_H
 #define BLURB_TESTS_CLI_TEST_UTIL_H
 
@@ -52,12 +53,19 @@ static inline void spit(const char *path, const char *data, size_t len) {
 
 static inline void spit_str(const char *path, const char *s) { spit(path, s, strlen(s)); }
 
-/* Runs `blurb generate --model MODEL <fixed> <fmt...>` through the shell and
+#ifndef CLI_FIXED
+#define CLI_FIXED ""
+#endif
+
+/* Runs `blurb generate --model MODEL CLI_FIXED <fmt...>` through the shell and
  * returns its exit status. */
-static inline int generate_v(const char *fixed, const char *fmt, va_list ap) {
+static inline int cli(const char *fmt, ...) {
     char args[8192], cmd[9000];
+    va_list ap;
+    va_start(ap, fmt);
     vsnprintf(args, sizeof args, fmt, ap);
-    snprintf(cmd, sizeof cmd, "'%s' generate --model '%s' %s %s", BLURB_CLI, MODEL, fixed, args);
+    va_end(ap);
+    snprintf(cmd, sizeof cmd, "'%s' generate --model '%s' %s %s", BLURB_CLI, MODEL, CLI_FIXED, args);
     int st = system(cmd);
     REQUIRE(st != -1 && WIFEXITED(st));
     return WEXITSTATUS(st);

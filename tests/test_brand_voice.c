@@ -33,20 +33,10 @@
 #define EXAMPLES BLURB_SOURCE_DIR "/weights/templates/parx_examples.jsonl"
 
 static char dir[] = "/tmp/blurb_test_brand_XXXXXX";
+#define CLI_FIXED "--backend cpu --quiet"
 #include "cli_test_util.h"
 static blurb_tokenizer *tok;
 static blurb_template *tmpl;
-
-
-
-
-static int cli(const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    int rc = generate_v("--backend cpu --quiet", fmt, ap);
-    va_end(ap);
-    return rc;
-}
 
 static const char *str_of(const cJSON *o, const char *k) {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);

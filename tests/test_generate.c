@@ -32,17 +32,6 @@ static char dir[] = "/tmp/blurb_test_generate_XXXXXX";
 #include "cli_test_util.h"
 static blurb_tokenizer *tok;
 
-
-
-
-static int cli(const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    int rc = generate_v("", fmt, ap);
-    va_end(ap);
-    return rc;
-}
-
 /* The lines of text (each with its '\n'), in a malloc'ed array. */
 static int split(const char *text, char ***lines) {
     int n = 0, cap = 64;

@@ -41,15 +41,6 @@ static char dir[] = "/tmp/blurb_test_generate_controls_XXXXXX";
 #include "cli_test_util.h"
 static const char *const banned[] = {"fabric", "soft", "made of"}; /* lower case, as compared */
 
-
-static int cli(const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    int rc = generate_v("", fmt, ap);
-    va_end(ap);
-    return rc;
-}
-
 /* The parsed lines of a JSONL file (n_out receives the count). */
 static cJSON **read_jsonl(const char *path, int *n_out) {
     FILE *f = fopen(path, "rb");

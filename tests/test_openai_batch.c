@@ -23,20 +23,9 @@
 
 #include "check.h"
 
-
 static char dir[] = "/tmp/blurb_test_openai_XXXXXX";
+#define CLI_FIXED "--backend cpu --quiet"
 #include "cli_test_util.h"
-
-
-
-
-static int cli(const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    int rc = generate_v("--backend cpu --quiet", fmt, ap);
-    va_end(ap);
-    return rc;
-}
 
 /* s as a JSON string literal, escaped as blurb writes it (job.h). */
 static void json_lit(const char *s, char *buf, size_t size) {
