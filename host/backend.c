@@ -95,6 +95,7 @@ int blurb_backend_create(const blurb_model *model, const blurb_backend_opts *opt
     be->slot_len = NULL;
     be->slot_tokens = NULL;
     be->n_rows = 0;
+    if (!be->ops->decode || be->decode_steps < 1) be->decode_steps = 1;
     rc = alloc_bookkeeping(be, err);
     if (rc < 0) {
         be->ops->destroy(be);
@@ -192,6 +193,80 @@ int blurb_backend_sample(blurb_backend *be, const blurb_sample_req *reqs, int n,
         if (rc < 0) return blurb_err_prefix(err, "sample: request %d", i);
     }
     return be->ops->sample(be, reqs, n, tokens, logprobs, err);
+}
+
+/* n_steps rounds of forward + sample: what every backend's decode must equal. */
+static int decode_generic(blurb_backend *be, const int32_t *tokens, const blurb_sample_req *reqs, int n,
+                          int n_steps, int32_t *out_tokens, float *out_logprobs, blurb_err *err) {
+    blurb_chunk *chunks = malloc((size_t)n * sizeof *chunks);
+    blurb_sample_req *rq = malloc((size_t)n * sizeof *rq);
+    int rc = 0;
+    if (!chunks || !rq) rc = blurb_seterr(err, BLURB_E_NOMEM, "decode: out of memory");
+    for (int s = 0; s < n_steps && !rc; s++) {
+        const int32_t *feed = s ? out_tokens + (size_t)(s - 1) * (size_t)n : tokens;
+        for (int i = 0; i < n; i++) {
+            chunks[i] = (blurb_chunk){reqs[i].slot, feed + i, 1};
+            rq[i] = reqs[i];
+            rq[i].row = i;
+            rq[i].n_generated = reqs[i].n_generated + s;
+        }
+        rc = blurb_backend_forward(be, chunks, n, false, err);
+        if (!rc)
+            rc = blurb_backend_sample(be, rq, n, out_tokens + (size_t)s * (size_t)n,
+                                      out_logprobs ? out_logprobs + (size_t)s * (size_t)n : NULL, err);
+        if (rc) blurb_err_prefix(err, "decode step %d of %d", s + 1, n_steps);
+    }
+    free(chunks);
+    free(rq);
+    return rc;
+}
+
+int blurb_backend_decode(blurb_backend *be, const int32_t *tokens, const blurb_sample_req *reqs, int n, int n_steps,
+                         int32_t *out_tokens, float *out_logprobs, blurb_err *err) {
+    if (!be) return blurb_seterr(err, BLURB_E_INVALID, "decode: backend is NULL");
+    if (n < 1 || n > be->n_slots || n_steps < 1)
+        return blurb_seterr(err, BLURB_E_INVALID, "decode: %d sequences (of %d slots), %d steps", n, be->n_slots,
+                            n_steps);
+    if (!tokens || !reqs || !out_tokens)
+        return blurb_seterr(err, BLURB_E_INVALID, "decode: tokens, reqs and out_tokens must not be NULL");
+    /* Checked up front: a failure half-way would leave the slots part fed, and
+     * an op never sees the tokens it feeds itself. */
+    unsigned char *seen = calloc((size_t)be->n_slots, 1);
+    if (!seen) return blurb_seterr(err, BLURB_E_NOMEM, "decode: out of memory");
+    int rc = 0;
+    for (int i = 0; i < n && !rc; i++) {
+        const blurb_sample_req *r = &reqs[i];
+        if (r->slot < 0 || r->slot >= be->n_slots || seen[r->slot])
+            rc = blurb_seterr(err, BLURB_E_INVALID, "decode: sequence %d: slot %d out of range or given twice", i,
+                              r->slot);
+        else if (n_steps > be->n_ctx - be->slot_len[r->slot])
+            rc = blurb_seterr(err, BLURB_E_INVALID,
+                              "decode: sequence %d (slot %d): context overflow: %d tokens held + %d steps > n_ctx %d",
+                              i, r->slot, be->slot_len[r->slot], n_steps, be->n_ctx);
+        else if (tokens[i] < 0 || tokens[i] >= be->vocab_size)
+            rc = blurb_seterr(err, BLURB_E_INVALID, "decode: sequence %d: token %d outside the vocabulary [0, %d)", i,
+                              (int)tokens[i], be->vocab_size);
+        else if (r->n_generated < 0 || !r->params)
+            rc = blurb_seterr(err, BLURB_E_INVALID, "decode: sequence %d: no params or negative n_generated", i);
+        else if (blurb_sampling_check(r->params, err) < 0)
+            rc = blurb_err_prefix(err, "decode: sequence %d", i);
+        if (!rc) seen[r->slot] = 1;
+    }
+    free(seen);
+    if (rc) return rc;
+    be->n_rows = 0;
+    if (!be->ops->decode) return decode_generic(be, tokens, reqs, n, n_steps, out_tokens, out_logprobs, err);
+    rc = be->ops->decode(be, tokens, reqs, n, n_steps, out_tokens, out_logprobs, err);
+    if (rc > 0) return decode_generic(be, tokens, reqs, n, n_steps, out_tokens, out_logprobs, err);
+    if (rc < 0) return rc;
+    for (int i = 0; i < n; i++) {
+        int32_t *h = be->slot_tokens[reqs[i].slot] + be->slot_len[reqs[i].slot];
+        h[0] = tokens[i];
+        for (int s = 1; s < n_steps; s++) h[s] = out_tokens[(size_t)(s - 1) * (size_t)n + (size_t)i];
+        be->slot_len[reqs[i].slot] += n_steps;
+    }
+    be->n_rows = n;
+    return 0;
 }
 
 int blurb_backend_reset(blurb_backend *be, int slot, blurb_err *err) {

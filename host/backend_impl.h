@@ -14,7 +14,11 @@
  *   [0, vocab_size); slot_len still holds the lengths *before* this call
  *   (the first new token of chunk i sits at position slot_len[chunks[i].slot]);
  * logits: 0 <= row < n_rows; sample: rows, slots and params checked, n >= 1;
- * reset: slot in range (backend.c sets slot_len to 0 after it returns 0). */
+ * reset: slot in range (backend.c sets slot_len to 0 after it returns 0);
+ * decode (optional): everything blurb_backend_decode promises of its
+ *   arguments checked, n >= 1, n_steps >= 1; slot_len holds the lengths
+ *   before the call and must be left alone (backend.c appends the fed tokens
+ *   after the op returns 0). create sets decode_steps (1 when decode is NULL). */
 #ifndef BLURB_HOST_BACKEND_IMPL_H
 #define BLURB_HOST_BACKEND_IMPL_H
 

@@ -6,11 +6,13 @@
  * tokens, each generating exactly `new_tokens` tokens (EOS masked through
  * min_new_tokens). A run: reset the slots, prefill the prompts (at most
  * --prefill-tokens tokens per forward call, each call followed by the sample of
- * its sequences' first tokens), then new_tokens - 1 decode steps of one forward
- * and one sample over the whole batch. Times are wall clock (CLOCK_MONOTONIC)
- * taken when the backend calls return: the CUDA backend's sample copies the
- * tokens to the host, so every step ends synchronised and a step's time
- * includes that copy and the launch overhead. */
+ * its sequences' first tokens), then new_tokens - 1 decode steps over the whole
+ * batch, in blurb_backend_decode calls of up to --decode-steps steps (the
+ * backend's choice by default: cuda 8, cpu 1), as `blurb generate` runs them.
+ * Times are wall clock (CLOCK_MONOTONIC) taken when the backend calls return:
+ * every call ends with the tokens on the host, so a call's time includes that
+ * copy and the launch overhead; a step's time is its call's time divided by
+ * the steps of the call. */
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <limits.h>
@@ -43,6 +45,7 @@ typedef struct bench_opts {
     blurb_sampling sampling;
     int warmup, runs;
     int prefill_tokens;
+    int decode_steps;   /* per blurb_backend_decode call; 0 = the backend's */
     uint64_t seed;
     bool json;
 } bench_opts;
@@ -83,6 +86,8 @@ static void bench_usage(FILE *f) {
             "  --warmup N              untimed runs per case before the timed ones (default 1)\n"
             "  --runs N                timed runs per case; figures are medians (default 3)\n"
             "  --prefill-tokens N      most prompt tokens per prefill forward call (default 16384)\n"
+            "  --decode-steps N        decode steps per backend call; 0 = the backend's choice\n"
+            "                          (cuda 8, cpu 1) (default 0)\n"
             "  --seed S                prompts and sampling streams (default 0)\n"
             "  --json                  JSON lines on stdout (the table's header goes to stderr)\n");
 }
@@ -221,6 +226,7 @@ static int parse_args(int argc, char **argv, bench_opts *o) {
         else if (strcmp(a, "--warmup") == 0) rc = parse_int(a, v, 0, 1000, &o->warmup);
         else if (strcmp(a, "--runs") == 0) rc = parse_int(a, v, 1, 1000, &o->runs);
         else if (strcmp(a, "--prefill-tokens") == 0) rc = parse_int(a, v, 1, INT_MAX, &o->prefill_tokens);
+        else if (strcmp(a, "--decode-steps") == 0) rc = parse_int(a, v, 0, 1024, &o->decode_steps);
         else if (strcmp(a, "--seed") == 0) {
             char *end = NULL;
             errno = 0;
@@ -331,6 +337,8 @@ typedef struct case_state {
     int batch;
     int32_t *prompts;   /* [batch][prompt_len] */
     int32_t *tok;       /* [batch] last drawn */
+    int32_t *dec;       /* [decode_steps][batch] draws of one decode call */
+    int decode_steps;   /* steps per decode call */
     blurb_chunk *chunks;
     blurb_sample_req *reqs;
     uint64_t *keys;
@@ -371,15 +379,21 @@ static int run_once(case_state *st, bool timed, double *prefill_s, double *total
         if ((rc = sample_rows(st, first, n, 0, err)) < 0) return rc;
     }
     double t1 = now_s();
-    for (int g = 1; g < o->new_tokens; g++) {
+    for (int g = 1; g < o->new_tokens;) {
+        const int k = o->new_tokens - g < st->decode_steps ? o->new_tokens - g : st->decode_steps;
         for (int s = 0; s < B; s++) {
             if (st->tok[s] == st->cfg->eos_token_id) (*eos)++;
-            st->chunks[s] = (blurb_chunk){s, st->tok + s, 1};
+            st->reqs[s] = (blurb_sample_req){s, s, &st->sampling, st->keys[s], g};
         }
         double ts = now_s();
-        if ((rc = blurb_backend_forward(st->be, st->chunks, B, false, err)) < 0) return rc;
-        if ((rc = sample_rows(st, 0, B, g, err)) < 0) return rc;
-        if (timed) st->steps[st->n_steps++] = now_s() - ts;
+        if ((rc = blurb_backend_decode(st->be, st->tok, st->reqs, B, k, st->dec, NULL, err)) < 0) return rc;
+        const double dt = now_s() - ts;
+        for (int t = 0; t + 1 < k; t++)
+            for (int s = 0; s < B; s++)
+                if (st->dec[(size_t)t * (size_t)B + (size_t)s] == st->cfg->eos_token_id) (*eos)++;
+        memcpy(st->tok, st->dec + (size_t)(k - 1) * (size_t)B, (size_t)B * sizeof *st->tok);
+        for (int t = 0; timed && t < k; t++) st->steps[st->n_steps++] = dt / k;
+        g += k;
     }
     double t2 = now_s();
     for (int s = 0; s < B; s++)
@@ -485,13 +499,15 @@ static int run_case(const bench_opts *o, const run_env *env, int batch, bool *he
     size_t steps_max = (size_t)o->runs * (size_t)(o->new_tokens - 1);
     st.prompts = malloc(B * P * sizeof *st.prompts);
     st.tok = malloc(B * sizeof *st.tok);
+    st.decode_steps = o->decode_steps > 0 ? o->decode_steps : st.be->decode_steps > 0 ? st.be->decode_steps : 1;
+    st.dec = malloc((size_t)st.decode_steps * B * sizeof *st.dec);
     st.chunks = malloc(B * sizeof *st.chunks);
     st.reqs = malloc(B * sizeof *st.reqs);
     st.keys = malloc(B * sizeof *st.keys);
     st.steps = malloc((steps_max ? steps_max : 1) * sizeof *st.steps);
     prefills = malloc((size_t)o->runs * sizeof *prefills);
     totals = malloc((size_t)o->runs * sizeof *totals);
-    if (!st.prompts || !st.tok || !st.chunks || !st.reqs || !st.keys || !st.steps || !prefills || !totals) {
+    if (!st.prompts || !st.tok || !st.dec || !st.chunks || !st.reqs || !st.keys || !st.steps || !prefills || !totals) {
         rc = blurb_seterr(err, BLURB_E_NOMEM, "bench: out of memory for batch %d", batch);
         goto done;
     }
@@ -575,6 +591,7 @@ static int run_case(const bench_opts *o, const run_env *env, int batch, bool *he
         cJSON_AddNumberToObject(j, "warmup", o->warmup);
         cJSON_AddNumberToObject(j, "runs", o->runs);
         cJSON_AddNumberToObject(j, "prefill_tokens", o->prefill_tokens);
+        cJSON_AddNumberToObject(j, "decode_steps", st.decode_steps);
         cJSON_AddNumberToObject(j, "generated_tokens", gen);
         cJSON_AddNumberToObject(j, "gen_tok_s", gen_tok_s);
         cJSON_AddNumberToObject(j, "prompt_tok_s", prompt_tok_s);
@@ -624,6 +641,7 @@ done:
     blurb_backend_free(st.be);
     free(st.prompts);
     free(st.tok);
+    free(st.dec);
     free(st.chunks);
     free(st.reqs);
     free(st.keys);

@@ -58,7 +58,9 @@ static void usage(FILE *f) {
         "                          jsonl: the catalog and output above. openai-batch: the\n"
         "                          input is an OpenAI Batch API file of /v1/completions\n"
         "                          requests ({\"custom_id\", \"method\", \"url\", \"body\": {\"prompt\",\n"
-        "                          \"max_tokens\", \"temperature\", \"top_p\", \"n\", \"stop\", \"seed\"}}),\n"
+        "                          \"max_tokens\", \"temperature\", \"top_p\", \"n\", \"stop\", \"seed\",\n"
+        "                          \"presence_penalty\", \"frequency_penalty\", \"logit_bias\",\n"
+        "                          \"logprobs\"}}),\n"
         "                          each line's body overriding the options below for that\n"
         "                          line; the output is the API's result lines, model = the\n"
         "                          model directory's name, no timestamps (see\n"
@@ -111,6 +113,10 @@ static void usage(FILE *f) {
         "                          a GPU is visible, else cpu [auto]\n"
         "  --batch N               most sequences (product x sample) in flight; 0 = the\n"
         "                          backend's choice [0]. Does not change the output\n"
+        "  --decode-steps N        decode steps per backend call while no prompt is being\n"
+        "                          prefilled (the GPU keeps the tokens between them); 0 = the\n"
+        "                          backend's choice (cuda 8, cpu 1) [0]. Does not change the\n"
+        "                          output\n"
         "  --dtype bf16|fp16|fp32  cuda compute type; the cpu backend always uses fp32 [bf16]\n"
         "  --threads N             cpu threads; 0 = OpenMP's default [0]\n"
         "  --progress-interval S   seconds between progress lines when stderr is not a\n"
@@ -345,6 +351,8 @@ int cli_generate(int argc, char **argv) {
             if (blurb_backend_kind_parse(val, &bo.kind, &e)) { status = bad_value(name, val, "auto, cpu or cuda"); goto out; }
         } else if (strcmp(name, "--batch") == 0) {
             if (!parse_int(val, 0, 1 << 20, &batch)) { status = bad_value(name, val, "an integer >= 0"); goto out; }
+        } else if (strcmp(name, "--decode-steps") == 0) {
+            if (!parse_int(val, 0, 1024, &jo.decode_steps)) { status = bad_value(name, val, "an integer in 0..1024"); goto out; }
         } else if (strcmp(name, "--dtype") == 0) {
             if (strcmp(val, "bf16") == 0) bo.dtype = BLURB_DTYPE_BF16;
             else if (strcmp(val, "fp16") == 0) bo.dtype = BLURB_DTYPE_F16;

@@ -302,6 +302,7 @@ static const struct blurb_backend_ops cuda_ops = {
     .forward = cuda_op_forward,
     .logits = cuda_op_logits,
     .sample = cuda_op_sample,
+    .decode = cuda_op_decode,
     .reset = cuda_op_reset,
     .destroy = cuda_op_destroy,
 };
@@ -396,6 +397,9 @@ static int setup(cuda_backend *be, const blurb_model *m, const blurb_backend_opt
     if (rc < 0) return rc;
     CU_TRY(cudaStreamSynchronize(be->stream));
     be->graphs = env_int("BLURB_CUDA_GRAPHS", 1) != 0;
+    /* Steps per decode call: each call costs one host round trip; a sequence
+     * that ends inside a call idles for the rest of it (the job's trade-off). */
+    be->base.decode_steps = 8;
     return 0;
 }
 

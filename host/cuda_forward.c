@@ -123,14 +123,20 @@ static int capture_and_launch(cuda_backend *be, int bi, int Mb, blurb_err *err) 
     return 0;
 }
 
-/* Decode step of n <= tmax sequences, padded to a power-of-two bucket. */
-static int forward_decode_bucketed(cuda_backend *be, const blurb_chunk *chunks, int n, blurb_err *err) {
+int cuda_decode_step(cuda_backend *be, const blurb_chunk *chunks, int n, const int *lens, const int32_t *d_tokens,
+                     blurb_err *err) {
     int32_t *hm = NULL;
     int rc = meta_acquire(be, &hm, err);
     if (rc < 0) return rc;
-    const int bi = cuda_plan_decode(chunks, n, be->base.slot_len, be->base.n_slots, be->tmax, hm);
+    const int bi = cuda_plan_decode(chunks, n, lens, be->base.n_slots, be->tmax, hm);
     const int Mb = 1 << bi;
     if ((rc = meta_upload(be, err)) < 0) return rc;
+    /* Rows 0..n-1 are the chunks in order: the device's tokens replace the
+     * metadata's, stream-ordered after the upload, before the model reads them. */
+    if (d_tokens)
+        CU_TRY(cudaMemcpyAsync(be->d_meta + META_TOK(be->tmax), d_tokens, (size_t)n * sizeof(int32_t),
+                               cudaMemcpyDeviceToDevice, be->stream));
+    if (!be->graphs) return enqueue_model(be, Mb, Mb, 0, be->max_splits, Mb, true, 0, err);
     if (be->gstate[bi] == 2) {
         CU_TRY(cudaGraphLaunch(be->gexec[bi], be->stream));
         return 0;
@@ -159,7 +165,7 @@ int cuda_op_forward(blurb_backend *b, const blurb_chunk *chunks, int n_chunks, b
         return blurb_seterr(err, BLURB_E_INVALID, "cuda forward: %lld logits rows is too many", (long long)rows);
     int rc = cuda_ensure_logits(be, (int)rows, err);
     if (rc < 0) return rc;
-    if (decode && be->graphs && n_chunks <= be->tmax) return forward_decode_bucketed(be, chunks, n_chunks, err);
+    if (decode && be->graphs && n_chunks <= be->tmax) return cuda_decode_step(be, chunks, n_chunks, b->slot_len, NULL, err);
 
     int ci = 0, toff = 0;
     int64_t row_next = 0;

@@ -164,6 +164,12 @@ void cuda_plan_next(const blurb_chunk *chunks, int n_chunks, const int *slot_len
 int cuda_plan_decode(const blurb_chunk *chunks, int n, const int *slot_len, int spare_slot, int tmax, int32_t *hm);
 
 /* host/cuda_forward.c */
+/* Enqueues one decode step of n <= tmax one-token chunks, padded to a
+ * power-of-two bucket (CUDA graph per bucket when graphs are on); lens[slot]
+ * is each slot's length before the step. d_tokens (device, [n], may be NULL)
+ * replaces the chunks' tokens: a step fed by the previous step's draws. */
+int cuda_decode_step(cuda_backend *be, const blurb_chunk *chunks, int n, const int *lens, const int32_t *d_tokens,
+                     blurb_err *err);
 int cuda_op_forward(blurb_backend *b, const blurb_chunk *chunks, int n_chunks, bool all_logits,
                     blurb_err *err);
 void cuda_graphs_reset(cuda_backend *be);
@@ -171,6 +177,12 @@ void cuda_graphs_reset(cuda_backend *be);
 int cuda_op_sample(blurb_backend *b, const blurb_sample_req *reqs, int n, int32_t *tokens,
                    float *logprobs, blurb_err *err);
 void cuda_sample_free(cuda_backend *be);
+/* The decode op (include/blurb/backend.h, blurb_backend_decode): n_steps
+ * steps with the draws fed back on the device, one synchronisation at the
+ * end. Returns 1 (the generic loop serves it) for requests the sampling
+ * kernel does not implement or n > tmax. */
+int cuda_op_decode(blurb_backend *b, const int32_t *tokens, const blurb_sample_req *reqs, int n, int n_steps,
+                   int32_t *out_tokens, float *out_logprobs, blurb_err *err);
 /* Grows the logits buffer (and the sampling request arrays) to hold rows; drops
  * the CUDA graphs, which captured the old address. */
 int cuda_ensure_logits(cuda_backend *be, int rows, blurb_err *err);

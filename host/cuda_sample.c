@@ -2,6 +2,7 @@
  * kernel (kernels/sampling.cu) draws from the logits where they are, and only
  * the drawn ids and log-probabilities come back: one copy each way and the
  * one synchronisation the interface needs (the caller wants the tokens). */
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -106,6 +107,65 @@ int cuda_op_sample(blurb_backend *b, const blurb_sample_req *reqs, int n, int32_
         tokens[i] = tok;
         if (logprobs) logprobs[i] = lp;
     }
+    return 0;
+}
+
+/* ---- decode: several steps, the draws fed back on the device ------------------------------ */
+
+int cuda_op_decode(blurb_backend *b, const int32_t *tokens, const blurb_sample_req *reqs, int n, int n_steps,
+                   int32_t *out_tokens, float *out_logprobs, blurb_err *err) {
+    cuda_backend *be = (cuda_backend *)b;
+    if (n > be->tmax) return 1;
+    for (int i = 0; i < n; i++)
+        if (blurb_sampling_uses_extended(reqs[i].params)) return 1; /* drawn on the host: see cuda_op_sample */
+    if ((int64_t)n * n_steps > INT32_MAX / 2) return 1;
+    CU_TRY(cudaSetDevice(be->device));
+    int rc = cuda_ensure_logits(be, n, err);
+    if (rc < 0) return rc;
+    if ((rc = ensure_requests(be, n * n_steps, err)) < 0) return rc;
+    /* h_sp is free: every call that copies from it (sample, decode) waits for
+     * its stream before returning. */
+    int *lens = malloc((size_t)b->n_slots * sizeof *lens);
+    blurb_chunk *chunks = malloc((size_t)n * sizeof *chunks);
+    if (!lens || !chunks) {
+        free(lens);
+        free(chunks);
+        return blurb_seterr(err, BLURB_E_NOMEM, "cuda decode: out of memory");
+    }
+    memcpy(lens, b->slot_len, (size_t)b->n_slots * sizeof *lens);
+    /* Every step's parameters at once: step s differs only in the Philox
+     * counter and the history length. */
+    for (int s = 0; s < n_steps; s++)
+        for (int i = 0; i < n; i++) {
+            blurb_sample_req r = reqs[i];
+            r.n_generated += s;
+            fill_param(&be->h_sp[(size_t)s * n + i], &r, i, r.slot, lens[r.slot] + s + 1);
+        }
+    for (int i = 0; i < n; i++) chunks[i] = (blurb_chunk){reqs[i].slot, &tokens[i], 1};
+    cudaError_t e = cudaMemcpyAsync(be->d_sp, be->h_sp, (size_t)n * (size_t)n_steps * sizeof *be->h_sp,
+                                    cudaMemcpyHostToDevice, be->stream);
+    if (e != cudaSuccess) rc = cuda_fail(err, e, "cudaMemcpyAsync(params)", __FILE__, __LINE__);
+    for (int s = 0; s < n_steps && !rc; s++) {
+        const size_t off = (size_t)s * (size_t)n;
+        rc = cuda_decode_step(be, chunks, n, lens, s ? be->d_tok + off - n : NULL, err);
+        for (int c0 = 0; c0 < n && !rc; c0 += CUDA_SAMPLE_CHUNK) {
+            const int cnt = n - c0 < CUDA_SAMPLE_CHUNK ? n - c0 : CUDA_SAMPLE_CHUNK;
+            e = blurb_k_sample(be->d_sp + off + c0, cnt, be->logits, be->Vpad, be->V, be->hist, be->n_ctx,
+                               be->smp_scratch, be->d_tok + off + c0, be->d_lp + off + c0, be->stream);
+            if (e != cudaSuccess) rc = cuda_fail(err, e, "blurb_k_sample", __FILE__, __LINE__);
+        }
+        for (int i = 0; i < n; i++) lens[reqs[i].slot]++;
+    }
+    free(lens);
+    free(chunks);
+    if (rc) return rc;
+    const size_t total = (size_t)n * (size_t)n_steps;
+    CU_TRY(cudaMemcpyAsync(be->h_tok, be->d_tok, total * sizeof *be->h_tok, cudaMemcpyDeviceToHost, be->stream));
+    if (out_logprobs)
+        CU_TRY(cudaMemcpyAsync(be->h_lp, be->d_lp, total * sizeof *be->h_lp, cudaMemcpyDeviceToHost, be->stream));
+    CU_TRY(cudaStreamSynchronize(be->stream)); /* the one synchronisation of the call */
+    memcpy(out_tokens, be->h_tok, total * sizeof *out_tokens);
+    if (out_logprobs) memcpy(out_logprobs, be->h_lp, total * sizeof *out_logprobs);
     return 0;
 }
 

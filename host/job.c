@@ -37,6 +37,8 @@ int blurb_job_check(const blurb_job_opts *o, blurb_err *err) {
         if (!blurb_utf8_valid(o->stops[i], strlen(o->stops[i]), &bad))
             return blurb_seterr(err, BLURB_E_INVALID, "--stop '%s': invalid UTF-8 at byte %zu", o->stops[i], bad);
     }
+    if (o->decode_steps < 0 || o->decode_steps > 1024)
+        return blurb_seterr(err, BLURB_E_INVALID, "--decode-steps must be in 0..1024 (got %d)", o->decode_steps);
     if (o->best_of < 0 || (o->best_of > 0 && o->best_of < o->n_samples))
         return blurb_seterr(err, BLURB_E_INVALID, "--best-of must be >= --n (got %d and %d)", o->best_of,
                             o->n_samples);
@@ -63,8 +65,10 @@ typedef struct sample_out {
     int tokens;
     bool stopped;        /* finish_reason "stop" (EOS or stop string), else "length" */
     double sum_logprob;
-    int32_t *ids;        /* [tokens] with --logprobs, owned */
-    float *lps;          /* [tokens] with --logprobs, owned */
+    int32_t *ids;        /* [tokens] with req.logprobs, owned */
+    float *lps;          /* [tokens] with req.logprobs, owned */
+    int32_t *top_ids;    /* [tokens][req.top_logprobs] when > 0, owned */
+    float *top_lps;
 } sample_out;
 
 typedef struct rec_state {
@@ -97,8 +101,10 @@ typedef struct seq {
     strbuf raw;          /* raw bytes of the generated tokens (ban words) */
     int32_t *excl;       /* tokens refused at this step (ban words) */
     int n_excl, cap_excl;
-    int32_t *ids;        /* generated ids and their logprobs (--logprobs) */
+    int32_t *ids;        /* generated ids and their logprobs (req.logprobs) */
     float *lps;
+    int32_t *top_ids;    /* [cap_ids][top_logprobs] alternatives (req.top_logprobs) */
+    float *top_lps;
     int cap_ids;
 } seq;
 
@@ -117,6 +123,9 @@ typedef struct job {
     blurb_job_stats st;
     struct timespec t0;
     size_t max_stop_len;
+    float *row;          /* [vocab_size] one logits row, for top logprobs */
+    int decode_steps;    /* most decode steps per backend call */
+    int32_t *feed;       /* [n_slots] first tokens of a multi-step decode */
     char **ban;          /* banned phrases, ASCII lower-cased */
     size_t *ban_len;
     int n_ban;
@@ -140,6 +149,8 @@ static void rec_free(const job *j, rec_state *r) {
             free(r->outs[i].text);
             free(r->outs[i].ids);
             free(r->outs[i].lps);
+            free(r->outs[i].top_ids);
+            free(r->outs[i].top_lps);
         }
     free(r->outs);
     sb_free(&r->line);
@@ -199,6 +210,7 @@ static int rec_prepare(job *j, size_t i, blurb_err *err) {
     q->key_id_len = r->rec.id_key_len;
     q->stops = j->o->stops;
     q->n_stops = j->o->n_stops;
+    q->logprobs = j->o->logprobs;
     if (rc == BLURB_E_NOMEM) return blurb_seterr(err, rc, "line %ld: %s", r->src->line_no, why.msg);
     if (rc) return rec_bad(j, r, why.msg, err);
 
@@ -216,6 +228,8 @@ static int rec_prepare(job *j, size_t i, blurb_err *err) {
          * only makes this record an error record. */
         if (q->n_samples < 1 || q->max_new_tokens < 1 || q->n_stops < 0 || (q->n_stops && !q->stops))
             return rec_bad_code(j, r, BLURB_E_INVALID, "n and max_tokens must be >= 1", err);
+        if (q->top_logprobs < 0 || q->top_logprobs > BLURB_MAX_TOP_LOGPROBS || (q->top_logprobs && !q->logprobs))
+            return rec_bad_code(j, r, BLURB_E_INVALID, "top logprobs must be 0..5, with logprobs on", err);
         if (blurb_sampling_check(&q->sampling, &why)) return rec_bad_code(j, r, BLURB_E_INVALID, why.msg, err);
         for (int k = 0; k < q->n_stops; k++)
             if (!q->stops[k] || !q->stops[k][0])
@@ -293,53 +307,60 @@ static int put_logprobs(strbuf *b, const sample_out *o) {
     return sb_puts(b, "]}") ? BLURB_E_NOMEM : 0;
 }
 
-static int rec_finish(job *j, rec_state *r) {
-    strbuf *b = &r->line;
-    const blurb_job_hooks *h = j->o->hooks;
-    if (h && h->format) {
-        blurb_job_sample *outs = calloc((size_t)r->req.n_samples, sizeof *outs);
-        if (!outs) return BLURB_E_NOMEM;
-        for (int s = 0; s < r->req.n_samples; s++)
-            outs[s] = (blurb_job_sample){r->outs[s].text, r->outs[s].len, r->outs[s].tokens, r->outs[s].stopped,
-                                         r->outs[s].sum_logprob};
-        char *line = NULL;
-        size_t len = 0;
-        int rc = h->format(h->ctx, &r->rec, &r->req, outs, &line, &len);
-        free(outs);
-        if (!rc) rc = sb_put(b, line, len);
-        free(line);
-        if (rc) return BLURB_E_NOMEM;
-        r->done = true;
-        j->st.records++;
-        return 0;
-    }
-    if (line_head(b, r) || sb_printf(b, "\"prompt_tokens\": %d, \"outputs\": [", r->n_prompt)) return BLURB_E_NOMEM;
-    /* order[0..n_samples): the samples written. Without best-of, all of them
-     * in index order; with it, the best n_samples of n_draw by insertion sort
-     * (n_draw is small). */
-    int order_buf[64];
-    int *order = r->n_draw <= 64 ? order_buf : malloc((size_t)r->n_draw * sizeof *order);
-    if (!order) return BLURB_E_NOMEM;
+/* The samples a record writes, best first with best-of, else in index
+ * order: order[0..n_samples) of r->outs. */
+static void rec_order(const rec_state *r, int *order) {
     for (int s = 0; s < r->n_draw; s++) {
         int k = s;
-        if (r->n_draw > r->req.n_samples)
+        if (r->n_draw > r->req.n_samples) /* insertion sort: n_draw is small */
             for (; k > 0 && ranks_before(r, s, order[k - 1]); k--) order[k] = order[k - 1];
         order[k] = s;
     }
-    int rc = 0;
-    for (int i = 0; i < r->req.n_samples && !rc; i++) {
+}
+
+static int rec_format_hook(job *j, rec_state *r, const int *order) {
+    const blurb_job_hooks *h = j->o->hooks;
+    blurb_job_sample *outs = calloc((size_t)r->req.n_samples, sizeof *outs);
+    if (!outs) return BLURB_E_NOMEM;
+    for (int i = 0; i < r->req.n_samples; i++) {
+        const sample_out *o = &r->outs[order[i]];
+        outs[i] = (blurb_job_sample){o->text, o->len, o->tokens, o->stopped, o->sum_logprob,
+                                     o->ids, o->lps, o->top_ids, o->top_lps};
+    }
+    char *line = NULL;
+    size_t len = 0;
+    int rc = h->format(h->ctx, &r->rec, &r->req, outs, &line, &len);
+    free(outs);
+    if (!rc) rc = sb_put(&r->line, line, len);
+    free(line);
+    return rc ? BLURB_E_NOMEM : 0;
+}
+
+static int rec_format_default(rec_state *r, const int *order) {
+    strbuf *b = &r->line;
+    if (line_head(b, r) || sb_printf(b, "\"prompt_tokens\": %d, \"outputs\": [", r->n_prompt)) return BLURB_E_NOMEM;
+    for (int i = 0; i < r->req.n_samples; i++) {
         const sample_out *o = &r->outs[order[i]];
         char lp[64];
         format_logprob(lp, sizeof lp, out_mean(o));
         if ((i && sb_put(b, ", ", 2)) || sb_puts(b, "{\"text\": ") || sb_json_string(b, o->text, o->len) ||
             sb_printf(b, ", \"tokens\": %d, \"finish_reason\": \"%s\", \"mean_logprob\": %s", o->tokens,
                       o->stopped ? "stop" : "length", lp) ||
-            (j->o->logprobs && put_logprobs(b, o)) || sb_putc(b, '}'))
-            rc = BLURB_E_NOMEM;
+            (r->req.logprobs && put_logprobs(b, o)) || sb_putc(b, '}'))
+            return BLURB_E_NOMEM;
     }
+    return sb_put(b, "]}\n", 3) ? BLURB_E_NOMEM : 0;
+}
+
+static int rec_finish(job *j, rec_state *r) {
+    int order_buf[64];
+    int *order = r->n_draw <= 64 ? order_buf : malloc((size_t)r->n_draw * sizeof *order);
+    if (!order) return BLURB_E_NOMEM;
+    rec_order(r, order);
+    const blurb_job_hooks *h = j->o->hooks;
+    int rc = h && h->format ? rec_format_hook(j, r, order) : rec_format_default(r, order);
     if (order != order_buf) free(order);
     if (rc) return rc;
-    if (sb_put(b, "]}\n", 3)) return BLURB_E_NOMEM;
     r->done = true;
     j->st.records++;
     return 0;
@@ -433,12 +454,16 @@ static int seq_end(job *j, seq *q, bool stopped, blurb_err *err) {
     o->tokens = q->n_generated;
     o->stopped = stopped;
     o->sum_logprob = q->sum_logprob;
-    if (j->o->logprobs) {
+    if (r->req.logprobs) {
         /* The buffers move to the output; the sequence grows new ones. */
         o->ids = q->ids;
         o->lps = q->lps;
+        o->top_ids = q->top_ids;
+        o->top_lps = q->top_lps;
         q->ids = NULL;
         q->lps = NULL;
+        q->top_ids = NULL;
+        q->top_lps = NULL;
         q->cap_ids = 0;
     }
     q->active = false;
@@ -446,21 +471,41 @@ static int seq_end(job *j, seq *q, bool stopped, blurb_err *err) {
     return 0;
 }
 
-/* Takes the token drawn for q: stop checks, text, end of sequence. */
-static int seq_take(job *j, seq *q, int32_t tok, float logprob, blurb_err *err) {
+/* Grows q's per-token logprob buffers to hold cap tokens (k alternatives each). */
+static int seq_grow_logprobs(seq *q, int cap, int k) {
+    int32_t *ids = realloc(q->ids, (size_t)cap * sizeof *ids);
+    if (!ids) return BLURB_E_NOMEM;
+    q->ids = ids;
+    float *lps = realloc(q->lps, (size_t)cap * sizeof *lps);
+    if (!lps) return BLURB_E_NOMEM;
+    q->lps = lps;
+    if (k > 0) {
+        int32_t *ti = realloc(q->top_ids, (size_t)cap * (size_t)k * sizeof *ti);
+        if (!ti) return BLURB_E_NOMEM;
+        q->top_ids = ti;
+        float *tl = realloc(q->top_lps, (size_t)cap * (size_t)k * sizeof *tl);
+        if (!tl) return BLURB_E_NOMEM;
+        q->top_lps = tl;
+    }
+    q->cap_ids = cap;
+    return 0;
+}
+
+/* Takes the token drawn for q: stop checks, text, end of sequence. top_ids /
+ * top_lps hold the step's req.top_logprobs alternatives (NULL when none). */
+static int seq_take(job *j, seq *q, int32_t tok, float logprob, const int32_t *top_ids, const float *top_lps,
+                    blurb_err *err) {
     rec_state *r = j->recs[q->rec];
-    if (j->o->logprobs) {
-        if (q->n_generated >= q->cap_ids) {
-            int cap = q->cap_ids ? 2 * q->cap_ids : 64;
-            int32_t *ids = realloc(q->ids, (size_t)cap * sizeof *ids);
-            if (ids) q->ids = ids;
-            float *lps = ids ? realloc(q->lps, (size_t)cap * sizeof *lps) : NULL;
-            if (!lps) return blurb_seterr(err, BLURB_E_NOMEM, "out of memory at line %ld", r->rec.line_no);
-            q->lps = lps;
-            q->cap_ids = cap;
-        }
+    if (r->req.logprobs) {
+        const int k = r->req.top_logprobs;
+        if (q->n_generated >= q->cap_ids && seq_grow_logprobs(q, q->cap_ids ? 2 * q->cap_ids : 64, k))
+            return blurb_seterr(err, BLURB_E_NOMEM, "out of memory at line %ld", r->rec.line_no);
         q->ids[q->n_generated] = tok;
         q->lps[q->n_generated] = logprob;
+        if (k > 0) {
+            memcpy(q->top_ids + (size_t)q->n_generated * (size_t)k, top_ids, (size_t)k * sizeof *top_ids);
+            memcpy(q->top_lps + (size_t)q->n_generated * (size_t)k, top_lps, (size_t)k * sizeof *top_lps);
+        }
     }
     q->n_generated++;
     q->sum_logprob += (double)logprob;
@@ -570,9 +615,74 @@ static void report(job *j, bool final) {
     j->o->progress(j->o->progress_ctx, &p);
 }
 
-/* One forward + sample over every active sequence. */
+/* The k most likely tokens of logits row `row` (blurb_top_logprobs). The
+ * drawn token's entry gets exactly its logprob `lp` from the sampler, so both
+ * places of the output agree even where a backend's sampler rounds differently
+ * from the host's. */
+static int top_logprobs(job *j, int row, int k, int32_t tok, float lp, int32_t *ids, float *lps, blurb_err *err) {
+    if (!j->row && !(j->row = malloc((size_t)j->be->vocab_size * sizeof *j->row)))
+        return blurb_seterr(err, BLURB_E_NOMEM, "out of memory");
+    int rc = blurb_backend_logits(j->be, row, j->row, err);
+    if (rc) return rc;
+    if (blurb_top_logprobs(j->row, j->be->vocab_size, k, ids, lps) != k)
+        return blurb_seterr(err, BLURB_E_INVALID, "top logprobs: %d alternatives asked of a vocabulary of %d", k,
+                            j->be->vocab_size);
+    for (int t = 0; t < k; t++)
+        if (ids[t] == tok) lps[t] = lp;
+    return 0;
+}
+
+/* How many decode steps one backend call may run now: > 1 only when every
+ * active sequence is decoding, none needs to see each draw at once (banned
+ * phrases, top logprobs), and at most what the longest one still needs and
+ * the fullest slot still holds. */
+static int multi_steps(const job *j) {
+    if (j->decode_steps <= 1 || j->n_ban) return 1;
+    int n = 0, need = 0, room = j->be->n_ctx;
+    for (int s = 0; s < j->n_slots; s++) {
+        const seq *q = &j->seqs[s];
+        if (!q->active) continue;
+        const rec_state *r = j->recs[q->rec];
+        if (q->fed < r->n_prompt || (r->req.logprobs && r->req.top_logprobs > 0)) return 1;
+        n++;
+        if (r->max_gen - q->n_generated > need) need = r->max_gen - q->n_generated;
+        if (j->be->n_ctx - j->be->slot_len[s] < room) room = j->be->n_ctx - j->be->slot_len[s];
+    }
+    int k = j->decode_steps;
+    if (need < k) k = need;
+    if (room < k) k = room;
+    return n > 0 && k > 1 ? k : 1;
+}
+
+/* k decode steps of every active sequence in one backend call; the draws are
+ * then taken step by step as step() would have taken them. */
+static int step_multi(job *j, int k, blurb_sample_req *reqs, int *req_seq, int32_t *toks, float *lps, blurb_err *err) {
+    int n = 0;
+    for (int s = 0; s < j->n_slots; s++) {
+        seq *q = &j->seqs[s];
+        if (!q->active) continue;
+        j->feed[n] = q->next_token;
+        reqs[n] = (blurb_sample_req){n, s, &j->recs[q->rec]->req.sampling, q->key, q->n_generated};
+        req_seq[n++] = s;
+    }
+    int rc = blurb_backend_decode(j->be, j->feed, reqs, n, k, toks, lps, err);
+    if (rc) return blurb_err_prefix(err, "decoding %d sequences for %d steps", n, k);
+    for (int t = 0; t < k; t++)
+        for (int i = 0; i < n; i++) {
+            seq *q = &j->seqs[req_seq[i]];
+            if (!q->active) continue; /* ended at an earlier step: the rest is dropped */
+            rc = seq_take(j, q, toks[(size_t)t * n + i], lps[(size_t)t * n + i], NULL, NULL, err);
+            if (rc) return rc;
+        }
+    return 0;
+}
+
+/* One forward + sample over every active sequence (or several decode steps
+ * at once, see multi_steps). */
 static int step(job *j, blurb_chunk *chunks, int *chunk_seq, blurb_sample_req *reqs, int *req_seq, int32_t *toks,
                 float *lps, blurb_err *err) {
+    const int k = multi_steps(j);
+    if (k > 1) return step_multi(j, k, reqs, req_seq, toks, lps, err);
     int n_chunks = 0, n_tokens = 0;
     int prefill_chunk = j->o->prefill_chunk > 0 ? j->o->prefill_chunk : j->be->n_ctx;
     /* Decode steps first: one token each, never held back. */
@@ -626,7 +736,15 @@ static int step(job *j, blurb_chunk *chunks, int *chunk_seq, blurb_sample_req *r
                 continue;
             }
         }
-        rc = seq_take(j, q, toks[i], lps[i], err);
+        rec_state *r = j->recs[q->rec];
+        int32_t top_ids[BLURB_MAX_TOP_LOGPROBS];
+        float top_lps[BLURB_MAX_TOP_LOGPROBS];
+        const int k = r->req.logprobs ? r->req.top_logprobs : 0;
+        if (k > 0) {
+            rc = top_logprobs(j, reqs[i].row, k, toks[i], lps[i], top_ids, top_lps, err);
+            if (rc) return blurb_err_prefix(err, "line %ld", r->rec.line_no);
+        }
+        rc = seq_take(j, q, toks[i], lps[i], k ? top_ids : NULL, k ? top_lps : NULL, err);
         if (rc) return rc;
     }
     return 0;
@@ -661,9 +779,11 @@ int blurb_job_run(blurb_backend *be, const blurb_tokenizer *tok, const blurb_cat
     reqs = calloc((size_t)j.n_slots, sizeof *reqs);
     chunk_seq = calloc((size_t)j.n_slots, sizeof *chunk_seq);
     req_seq = calloc((size_t)j.n_slots, sizeof *req_seq);
-    toks = calloc((size_t)j.n_slots, sizeof *toks);
-    lps = calloc((size_t)j.n_slots, sizeof *lps);
-    if (!j.recs || !j.seqs || !chunks || !reqs || !chunk_seq || !req_seq || !toks || !lps) {
+    j.decode_steps = o->decode_steps > 0 ? o->decode_steps : be->decode_steps > 0 ? be->decode_steps : 1;
+    toks = calloc((size_t)j.n_slots * (size_t)j.decode_steps, sizeof *toks);
+    lps = calloc((size_t)j.n_slots * (size_t)j.decode_steps, sizeof *lps);
+    j.feed = calloc((size_t)j.n_slots, sizeof *j.feed);
+    if (!j.recs || !j.seqs || !chunks || !reqs || !chunk_seq || !req_seq || !toks || !lps || !j.feed) {
         rc = blurb_seterr(err, BLURB_E_NOMEM, "out of memory for %zu records", j.n_records);
         goto done;
     }
@@ -713,7 +833,11 @@ done:
         free(j.seqs[s].excl);
         free(j.seqs[s].ids);
         free(j.seqs[s].lps);
+        free(j.seqs[s].top_ids);
+        free(j.seqs[s].top_lps);
     }
+    free(j.row);
+    free(j.feed);
     for (int b = 0; b < j.n_ban; b++) free(j.ban[b]);
     free(j.ban);
     free(j.ban_len);

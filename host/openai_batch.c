@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "blurb/utf8.h"
 #include "strbuf.h"
 
 struct blurb_openai_batch {
@@ -82,12 +83,6 @@ static int bad(ob_line *u, blurb_err *why, const char *fmt, const char *name) {
     char msg[256];
     snprintf(msg, sizeof msg, fmt, name);
     return refuse(u, "invalid_request", BLURB_E_FORMAT, why, msg);
-}
-
-static int unsupported(ob_line *u, blurb_err *why, const char *name) {
-    char msg[160];
-    snprintf(msg, sizeof msg, "%s is not supported yet", name);
-    return refuse(u, "unsupported_parameter", BLURB_E_UNSUPPORTED, why, msg);
 }
 
 /* A JSON number within [lo, hi]; integral when `integer`. */
@@ -205,7 +200,6 @@ static int prepare(void *ctx, const blurb_record *rec, blurb_job_request *req, b
 
     const cJSON *prompt = NULL;
     double d;
-    const char *unsup = NULL; /* the first parameter given a value blurb cannot honour yet */
     for (const cJSON *e = body->child; e; e = e->next) {
         const char *k = e->string;
         if (strcmp(k, "prompt") == 0) {
@@ -249,8 +243,10 @@ static int prepare(void *ctx, const blurb_record *rec, blurb_job_request *req, b
             if (rc) return rc;
         } else if (strcmp(k, "logprobs") == 0) {
             if (cJSON_IsNull(e)) continue;
-            if (!number_in(e, 0, 5, true, &d)) return bad(u, why, "body.%s must be null or an integer in 0..5", k);
-            if (!unsup) unsup = k;
+            if (!number_in(e, 0, BLURB_MAX_TOP_LOGPROBS, true, &d))
+                return bad(u, why, "body.%s must be null or an integer in 0..5", k);
+            req->logprobs = true;
+            req->top_logprobs = (int)d;
         } else {
             return bad(u, why, "unknown field 'body.%.60s'", k);
         }
@@ -259,7 +255,6 @@ static int prepare(void *ctx, const blurb_record *rec, blurb_job_request *req, b
     if (cJSON_IsArray(prompt))
         return bad(u, why, "%s: a list prompt is not supported; give one prompt string per line", "body.prompt");
     if (!cJSON_IsString(prompt)) return bad(u, why, "%s must be a string", "body.prompt");
-    if (unsup) return unsupported(u, why, unsup);
 
     req->sampling.presence_penalty = u->presence_penalty;
     req->sampling.frequency_penalty = u->frequency_penalty;
@@ -281,6 +276,63 @@ static int line_head(strbuf *b, const blurb_record *rec, const ob_line *u) {
     return sb_puts(b, "null");
 }
 
+/* A token as the API names it: its text when its bytes are valid UTF-8 on
+ * their own, else "bytes:" and each byte as \xNN (as OpenAI writes a partial
+ * character). */
+static int put_token(strbuf *b, const blurb_tokenizer *tok, int32_t id) {
+    size_t n = 0;
+    const char *t = blurb_tokenizer_token_bytes(tok, id, &n);
+    if (!t) return sb_puts(b, "null");
+    if (blurb_utf8_valid(t, n, NULL)) return sb_json_string(b, t, n);
+    if (sb_puts(b, "\"bytes:")) return BLURB_E_NOMEM;
+    for (size_t i = 0; i < n; i++)
+        if (sb_printf(b, "\\\\x%02x", (unsigned)(unsigned char)t[i])) return BLURB_E_NOMEM;
+    return sb_putc(b, '"');
+}
+
+static int put_lp(strbuf *b, float lp) {
+    if (!isfinite(lp)) return sb_puts(b, "null");
+    char buf[64];
+    snprintf(buf, sizeof buf, "%.4f", (double)lp);
+    return sb_puts(b, strcmp(buf, "-0.0000") == 0 ? "0.0000" : buf);
+}
+
+/* The legacy completions "logprobs" object of one choice. */
+static int put_logprobs(strbuf *b, const blurb_openai_batch *ob, const blurb_job_request *req,
+                        const blurb_job_sample *o) {
+    const int k = req->top_logprobs, eos = req->sampling.eos_token_id;
+    int rc = sb_puts(b, "{\"tokens\": [");
+    for (int t = 0; !rc && t < o->tokens; t++) rc = (t && sb_puts(b, ", ")) || put_token(b, ob->tok, o->ids[t]);
+    if (!rc) rc = sb_puts(b, "], \"token_logprobs\": [");
+    for (int t = 0; !rc && t < o->tokens; t++) rc = (t && sb_puts(b, ", ")) || put_lp(b, o->lps[t]);
+    if (!rc) rc = sb_puts(b, k ? "], \"top_logprobs\": [" : "], \"top_logprobs\": null");
+    for (int t = 0; !rc && k && t < o->tokens; t++) {
+        const int32_t *ids = o->top_ids + (size_t)t * (size_t)k;
+        const float *lps = o->top_lps + (size_t)t * (size_t)k;
+        bool drawn_listed = false;
+        rc = sb_puts(b, t ? ", {" : "{");
+        for (int a = 0; !rc && a < k; a++) {
+            drawn_listed |= ids[a] == o->ids[t];
+            rc = (a && sb_puts(b, ", ")) || put_token(b, ob->tok, ids[a]) || sb_puts(b, ": ") || put_lp(b, lps[a]);
+        }
+        /* Like the API, the drawn token is always listed (up to k + 1 entries). */
+        if (!rc && !drawn_listed)
+            rc = sb_puts(b, ", ") || put_token(b, ob->tok, o->ids[t]) || sb_puts(b, ": ") || put_lp(b, o->lps[t]);
+        if (!rc) rc = sb_putc(b, '}');
+    }
+    if (!rc && k) rc = sb_putc(b, ']');
+    if (!rc) rc = sb_puts(b, ", \"text_offset\": [");
+    long off = 0;
+    for (int t = 0; !rc && t < o->tokens; t++) {
+        rc = sb_printf(b, t ? ", %ld" : "%ld", off);
+        size_t n = 0;
+        const char *tb = o->ids[t] == eos ? NULL : blurb_tokenizer_token_bytes(ob->tok, o->ids[t], &n);
+        for (size_t i = 0; tb && i < n; i++) off += ((unsigned char)tb[i] & 0xC0) != 0x80;
+    }
+    if (!rc) rc = sb_puts(b, "]}");
+    return rc ? BLURB_E_NOMEM : 0;
+}
+
 static int format(void *ctx, const blurb_record *rec, const blurb_job_request *req, const blurb_job_sample *outs,
                   char **line, size_t *len) {
     blurb_openai_batch *ob = ctx;
@@ -300,7 +352,9 @@ static int format(void *ctx, const blurb_record *rec, const blurb_job_request *r
         rc = sb_printf(&b, "%s{\"index\": %d, \"text\": ", s ? ", " : "", s);
         if (!rc) rc = sb_json_string(&b, outs[s].text, outs[s].len);
         if (!rc)
-            rc = sb_printf(&b, ", \"finish_reason\": \"%s\", \"logprobs\": null}", outs[s].stopped ? "stop" : "length");
+            rc = sb_printf(&b, ", \"finish_reason\": \"%s\", \"logprobs\": ", outs[s].stopped ? "stop" : "length");
+        if (!rc) rc = req->logprobs && outs[s].ids ? put_logprobs(&b, ob, req, &outs[s]) : sb_puts(&b, "null");
+        if (!rc) rc = sb_putc(&b, '}');
     }
     if (!rc)
         rc = sb_printf(&b,

@@ -622,9 +622,9 @@ static void core(const float *logits, int V, const blurb_sampling *p, const int3
     }
 }
 
-/* log-softmax of the raw logits at token (NaN read as -inf). */
-static float raw_logprob(const float *logits, int V, int token, const core_result *res) {
-    float rm = res->raw_max;
+/* log-softmax of the raw logits at token (NaN read as -inf), given their max
+ * rm and their sum S of exp(x - rm) (< 0: not known yet, computed here). */
+static float raw_logprob_at(const float *logits, int V, int token, float rm, double S) {
     float lt = logits[token];
     if (lt != lt) lt = -INFINITY;
     if (rm == -INFINITY) return NAN; /* no distribution at all */
@@ -633,8 +633,43 @@ static float raw_logprob(const float *logits, int V, int token, const core_resul
         for (int i = 0; i < V; i++) n_inf += logits[i] == INFINITY;
         return lt == INFINITY ? -logf((float)n_inf) : -INFINITY;
     }
-    double S = res->raw_sum >= 0 ? res->raw_sum : exp_sum(logits, V, rm); /* NaN, -inf: 0 */
+    if (S < 0) S = exp_sum(logits, V, rm); /* NaN, -inf: 0 */
     return (float)((double)lt - (double)rm - log(S));
+}
+
+static float raw_logprob(const float *logits, int V, int token, const core_result *res) {
+    return raw_logprob_at(logits, V, token, res->raw_max, res->raw_sum >= 0 ? res->raw_sum : -1.0);
+}
+
+/* Whether logit a (id ia) ranks before logit b (id ib): larger first, NaN as -inf, ties to the lower id. */
+static int ranks_above(float a, int ia, float b, int ib) {
+    if (a != a) a = -INFINITY;
+    if (b != b) b = -INFINITY;
+    return a > b || (a == b && ia < ib);
+}
+
+int blurb_top_logprobs(const float *logits, int vocab_size, int k, int32_t *ids, float *logprobs) {
+    if (!logits || vocab_size <= 0 || k < 0 || k > BLURB_MAX_TOP_LOGPROBS || (k > 0 && (!ids || !logprobs)))
+        return BLURB_E_INVALID;
+    if (k > vocab_size) k = vocab_size;
+    if (k == 0) return 0;
+    /* One pass keeps the k best in order (k <= 5: insertion is cheapest) and the max. */
+    int n = 0;
+    for (int i = 0; i < vocab_size; i++) {
+        if (n == k && !ranks_above(logits[i], i, logits[ids[n - 1]], ids[n - 1])) continue;
+        int p = n < k ? n++ : k - 1;
+        while (p > 0 && ranks_above(logits[i], i, logits[ids[p - 1]], ids[p - 1])) {
+            ids[p] = ids[p - 1];
+            p--;
+        }
+        ids[p] = i;
+    }
+    float rm = logits[ids[0]];
+    if (rm != rm) rm = -INFINITY;
+    double S = -1.0;
+    if (rm > -INFINITY && rm < INFINITY) S = exp_sum(logits, vocab_size, rm);
+    for (int j = 0; j < k; j++) logprobs[j] = raw_logprob_at(logits, vocab_size, ids[j], rm, S);
+    return k;
 }
 
 int blurb_sample_row(const float *logits, int vocab_size, const blurb_sampling *p,

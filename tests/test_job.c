@@ -42,6 +42,8 @@ typedef struct fake {
     int fwd_chunks[MAX_FORWARDS]; /* chunks in each forward */
     int bad_rows;                 /* sample() requests whose row is not their slot's */
     int unscripted;               /* sample() requests past a script's end or without one */
+    int decode_calls;             /* multi-step decode calls (fake_decode) */
+    int decode_steps_total, decode_max_steps;
     const int32_t *words;         /* hash mode: the tokens drawn from */
     int n_words;
 } fake;
@@ -118,8 +120,21 @@ static int fake_reset(blurb_backend *be, int slot, blurb_err *err) {
 }
 static void fake_destroy(blurb_backend *be) { (void)be; }
 
+/* Counts multi-step decode calls and hands them to the generic loop (which
+ * runs forward + sample above), so the runner's use of it is visible. */
+static int fake_decode(blurb_backend *be, const int32_t *tokens, const blurb_sample_req *reqs, int n, int n_steps,
+                       int32_t *out_tokens, float *out_logprobs, blurb_err *err) {
+    (void)tokens; (void)reqs; (void)out_tokens; (void)out_logprobs; (void)err;
+    fake *f = (fake *)be;
+    f->decode_calls++;
+    f->decode_steps_total += n_steps;
+    if (n_steps > f->decode_max_steps) f->decode_max_steps = n_steps;
+    (void)n;
+    return 1;
+}
+
 static const struct blurb_backend_ops fake_ops = {"fake", fake_forward, fake_logits, fake_sample, fake_reset,
-                                                   fake_destroy};
+                                                   fake_destroy, fake_decode};
 
 static fake *fake_new(int n_slots, int n_ctx) {
     fake *f = calloc(1, sizeof *f);
@@ -405,6 +420,33 @@ static void test_invariance(void) {
     }
     CHECK(strcmp(outs[0], outs[1]) == 0);
     CHECK(strcmp(outs[0], outs[2]) == 0);
+    /* Several decode steps per backend call (blurb_backend_decode): the same
+     * bytes, also when the n_ctx of 40 caps the steps of a call. */
+    const int steps[] = {2, 5, 8, 1024};
+    for (int k = 0; k < 4; k++) {
+        fake *f = fake_new(k == 3 ? 7 : 16, k == 3 ? 40 : 64);
+        f->words = words;
+        f->n_words = 8;
+        blurb_job_opts o = opts();
+        o.n_samples = 3;
+        o.max_new_tokens = 12;
+        o.prefill_chunk = 5;
+        o.step_tokens = 9;
+        o.decode_steps = steps[k];
+        const char *stops[] = {","};
+        o.stops = stops;
+        o.n_stops = 1;
+        blurb_job_stats st;
+        blurb_err err;
+        char *out = NULL;
+        REQUIRE(run(f, in, &o, &out, &st, &err) == 0);
+        CHECKF(strcmp(out, outs[0]) == 0, "decode_steps %d changed the output", steps[k]);
+        CHECKF(f->decode_calls > 0 && f->decode_max_steps <= steps[k] && f->decode_max_steps <= 12,
+               "decode_steps %d: %d calls, longest %d steps", steps[k], f->decode_calls, f->decode_max_steps);
+        CHECK(f->bad_rows == 0);
+        free(out);
+        fake_free(f);
+    }
     CHECK(strstr(outs[0], "\"finish_reason\": \"stop\"") && strstr(outs[0], "\"finish_reason\": \"length\""));
     /* Shuffled: same line per id once "line": L is taken out. */
     for (int i = 0; i < n; i++) {

@@ -6,9 +6,12 @@
  * - an n 3 line giving 3 choices, and the same request again later in the file
  *   giving the same choices (the random stream follows custom_id, not the line);
  * - a per-line stop list cutting the greedy text where the stop string starts;
+ * - a greedy line with logprobs 2: its tokens, their logprobs (equal to a
+ *   plain `--logprobs` run's), the top 2 per step (the drawn token first),
+ *   text offsets; a sampled n 2 line with logprobs 0 (top_logprobs null);
  * - lines blurb cannot serve: /v1/chat/completions, a list prompt, an unknown
- *   field, a non-zero presence_penalty, logprobs, a missing custom_id, a line
- *   that is not JSON, each with its exact error code;
+ *   field, a missing custom_id, a line that is not JSON, an out-of-vocabulary
+ *   logit_bias id, each with its exact error code;
  * every output line is valid JSON with exactly the members, in order, of the
  * format (include/blurb/openai_batch.h); a rerun and a --batch 1 run give the
  * same bytes. At most 16 new tokens per sequence. */
@@ -93,8 +96,9 @@ static char *trim(char *s) {
     return s;
 }
 
-/* A served line: checks the exact structure; returns its body. */
-static const cJSON *served(const cJSON *o, int line, const char *custom_id, int n_choices) {
+/* A served line: checks the exact structure; returns its body. Its choices'
+ * "logprobs" must be objects when with_logprobs, else null. */
+static const cJSON *served_lp(const cJSON *o, int line, const char *custom_id, int n_choices, bool with_logprobs) {
     char want[64];
     CHECK(has_keys(o, "id,custom_id,response,error"));
     snprintf(want, sizeof want, "batch_req_%d", line);
@@ -119,13 +123,21 @@ static const cJSON *served(const cJSON *o, int line, const char *custom_id, int 
         CHECK(str_of(c, "text") != NULL);
         const char *fr = str_of(c, "finish_reason");
         CHECK(fr && (strcmp(fr, "stop") == 0 || strcmp(fr, "length") == 0));
-        CHECK(cJSON_IsNull(cJSON_GetObjectItemCaseSensitive(c, "logprobs")));
+        const cJSON *lp = cJSON_GetObjectItemCaseSensitive(c, "logprobs");
+        if (with_logprobs)
+            CHECK(has_keys(lp, "tokens,token_logprobs,top_logprobs,text_offset"));
+        else
+            CHECK(cJSON_IsNull(lp));
     }
     const cJSON *u = cJSON_GetObjectItemCaseSensitive(b, "usage");
     CHECK(has_keys(u, "prompt_tokens,completion_tokens,total_tokens"));
     CHECK(num_of(u, "prompt_tokens") > 0 && num_of(u, "completion_tokens") > 0);
     CHECK(num_of(u, "total_tokens") == num_of(u, "prompt_tokens") + num_of(u, "completion_tokens"));
     return b;
+}
+
+static const cJSON *served(const cJSON *o, int line, const char *custom_id, int n_choices) {
+    return served_lp(o, line, custom_id, n_choices, false);
 }
 
 static void refused(const cJSON *o, int line, const char *custom_id, const char *code, const char *msg_part) {
@@ -144,6 +156,74 @@ static void refused(const cJSON *o, int line, const char *custom_id, const char 
            str_of(e, "code") ? str_of(e, "code") : "?", code);
     CHECKF(str_of(e, "message") && strstr(str_of(e, "message"), msg_part), "line %d message '%s'", line,
            str_of(e, "message") ? str_of(e, "message") : "?");
+}
+
+/* Line 8: greedy with logprobs 2, against line 1 (the same request without
+ * logprobs) and p0 (the plain greedy run's output, with --logprobs). */
+static void check_logprobs_line(const cJSON *o, const cJSON *greedy, const cJSON *p0) {
+    const cJSON *b = served_lp(o, 8, "logprobs", 1, true);
+    const cJSON *c0 = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(b, "choices"), 0);
+    const cJSON *g0 = cJSON_GetArrayItem(
+        cJSON_GetObjectItemCaseSensitive(
+            cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(greedy, "response"), "body"), "choices"),
+        0);
+    const char *text = str_of(c0, "text");
+    REQUIRE(text && str_of(g0, "text"));
+    CHECK(strcmp(text, str_of(g0, "text")) == 0); /* logprobs change nothing of the draw */
+    const cJSON *lp = cJSON_GetObjectItemCaseSensitive(c0, "logprobs");
+    const cJSON *toks = cJSON_GetObjectItemCaseSensitive(lp, "tokens");
+    const cJSON *tlp = cJSON_GetObjectItemCaseSensitive(lp, "token_logprobs");
+    const cJSON *top = cJSON_GetObjectItemCaseSensitive(lp, "top_logprobs");
+    const cJSON *off = cJSON_GetObjectItemCaseSensitive(lp, "text_offset");
+    const cJSON *ref = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(p0, "logprobs"),
+                                                        "token_logprobs");
+    const int n = (int)num_of(p0, "tokens");
+    REQUIRE(n > 0 && cJSON_GetArraySize(toks) == n && cJSON_GetArraySize(tlp) == n && cJSON_GetArraySize(top) == n &&
+            cJSON_GetArraySize(off) == n && cJSON_GetArraySize(ref) == n);
+    char joined[4096] = "";
+    long want_off = 0;
+    for (int t = 0; t < n; t++) {
+        const cJSON *tok = cJSON_GetArrayItem(toks, t);
+        REQUIRE(cJSON_IsString(tok));
+        const char *ts = tok->valuestring;
+        const bool eos = strcmp(ts, "<|endoftext|>") == 0;
+        CHECKF(eos ? t == n - 1 : true, "EOS at step %d of %d", t, n);
+        /* This prompt's greedy text is ASCII, so every token is whole text. */
+        CHECKF(strncmp(ts, "bytes:", 6) != 0, "token %d is '%s'", t, ts);
+        if (!eos) strncat(joined, ts, sizeof joined - strlen(joined) - 1);
+        /* The same logprob as the plain run's (same model, same CPU sampler). */
+        double x = cJSON_GetArrayItem(tlp, t)->valuedouble, xr = cJSON_GetArrayItem(ref, t)->valuedouble;
+        CHECKF(cJSON_IsNumber(cJSON_GetArrayItem(tlp, t)) && x == xr && x <= 0, "step %d: logprob %g vs %g", t, x, xr);
+        /* Greedy: the drawn token is the most likely, listed first with its
+         * own logprob; 2 entries, the second no more likely. */
+        const cJSON *d = cJSON_GetArrayItem(top, t);
+        CHECKF(cJSON_IsObject(d) && cJSON_GetArraySize(d) == 2, "step %d: top_logprobs size", t);
+        if (cJSON_IsObject(d) && d->child && d->child->next) {
+            CHECKF(strcmp(d->child->string, ts) == 0, "step %d: top token '%s', drawn '%s'", t, d->child->string, ts);
+            CHECK(d->child->valuedouble == x);
+            CHECK(strcmp(d->child->next->string, ts) != 0 && d->child->next->valuedouble <= x);
+        }
+        CHECKF(cJSON_IsNumber(cJSON_GetArrayItem(off, t)) && cJSON_GetArrayItem(off, t)->valuedouble == want_off,
+               "step %d: text_offset %g, want %ld", t, cJSON_GetArrayItem(off, t)->valuedouble, want_off);
+        if (!eos) want_off += (long)strlen(ts);
+    }
+    CHECKF(strcmp(joined, text) == 0, "tokens join to '%s', text '%s'", joined, text);
+}
+
+/* Line 14: logprobs 0 on two sampled choices: no alternatives. */
+static void check_lp0_line(const cJSON *o) {
+    const cJSON *b = served_lp(o, 14, "lp0", 2, true);
+    double total = 0;
+    for (const cJSON *c = cJSON_GetObjectItemCaseSensitive(b, "choices")->child; c; c = c->next) {
+        const cJSON *lp = cJSON_GetObjectItemCaseSensitive(c, "logprobs");
+        CHECK(cJSON_IsNull(cJSON_GetObjectItemCaseSensitive(lp, "top_logprobs")));
+        int nt = cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(lp, "tokens"));
+        CHECK(nt > 0 && cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(lp, "token_logprobs")) == nt);
+        for (const cJSON *x = cJSON_GetObjectItemCaseSensitive(lp, "token_logprobs")->child; x; x = x->next)
+            CHECK(cJSON_IsNumber(x) && x->valuedouble <= 0);
+        total += nt;
+    }
+    CHECK(total == num_of(cJSON_GetObjectItemCaseSensitive(b, "usage"), "completion_tokens"));
 }
 
 /* One request line: {"custom_id", "method", "url", "body": {"prompt", ...extra}}. */
@@ -180,7 +260,7 @@ int main(void) {
     snprintf(plain_line, sizeof plain_line, "{\"id\": \"p\", \"title\": \"%s\", \"brand\": \"%s\"}\n",
              str_of(prod, "title"), str_of(prod, "brand"));
     spit_str(path_in("plain.jsonl"), plain_line);
-    REQUIRE(cli("--temperature 0 --max-new-tokens 16 --input %s --output %s", path_in("plain.jsonl"),
+    REQUIRE(cli("--temperature 0 --max-new-tokens 16 --logprobs --input %s --output %s", path_in("plain.jsonl"),
                 path_in("plain.out")) == 0);
     char *plain_out = slurp(path_in("plain.out"), NULL);
     REQUIRE(plain_out);
@@ -212,7 +292,7 @@ int main(void) {
     add_req(f, "presence0", "/v1/completions", prompt,
             "{\"presence_penalty\": 0, \"frequency_penalty\": 0, \"logit_bias\": {}, \"logprobs\": null, "
             "\"max_tokens\": 16, \"temperature\": 0}");                                                      /* 7 */
-    add_req(f, "logprobs", "/v1/completions", prompt, "{\"logprobs\": 2}");                                  /* 8 */
+    add_req(f, "logprobs", "/v1/completions", prompt, "{\"logprobs\": 2, \"max_tokens\": 16, \"temperature\": 0}"); /* 8 */
     snprintf(extra, sizeof extra, "{\"max_tokens\": 16, \"temperature\": 0, \"stop\": [\"\\u0001\", \"%s\"]}", stop);
     add_req(f, "stop", "/v1/completions", prompt, extra);                                                    /* 9 */
     fputs("{\"method\": \"POST\", \"url\": \"/v1/completions\", \"body\": {\"prompt\": \"x\"}}\n", f);      /* 10 */
@@ -220,6 +300,7 @@ int main(void) {
     add_req(f, "three", "/v1/completions", prompt,
             "{\"max_tokens\": 12, \"temperature\": 1.0, \"top_p\": 1, \"n\": 3, \"seed\": 42}");            /* 12 */
     add_req(f, "bias", "/v1/completions", prompt, "{\"logit_bias\": {\"99999999\": 5}}");                   /* 13 */
+    add_req(f, "lp0", "/v1/completions", prompt, "{\"logprobs\": 0, \"n\": 2, \"temperature\": 1}");          /* 14 */
     REQUIRE(fclose(f) == 0);
 
     REQUIRE(cli("--format openai-batch --max-new-tokens 8 --input %s --output %s", path_in("req.jsonl"),
@@ -231,14 +312,14 @@ int main(void) {
     REQUIRE(copy);
     char *lines[32];
     int n = split(copy, lines, 32);
-    CHECK(n == 13);
-    cJSON *o[13] = {0};
-    for (int i = 0; i < n && i < 13; i++) {
+    CHECK(n == 14);
+    cJSON *o[14] = {0};
+    for (int i = 0; i < n && i < 14; i++) {
         o[i] = cJSON_Parse(lines[i]);
         CHECKF(o[i] != NULL, "line %d is not JSON: %s", i + 1, lines[i]);
     }
-    if (n == 13 && o[0] && o[1] && o[2] && o[3] && o[4] && o[5] && o[6] && o[7] && o[8] && o[9] && o[10] &&
-        o[11] && o[12]) {
+    if (n == 14 && o[0] && o[1] && o[2] && o[3] && o[4] && o[5] && o[6] && o[7] && o[8] && o[9] && o[10] &&
+        o[11] && o[12] && o[13]) {
         /* 1: greedy equals the plain greedy run (which trims the text). */
         const cJSON *b = served(o[0], 1, "greedy", 1);
         const cJSON *c0 = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(b, "choices"), 0);
@@ -289,7 +370,8 @@ int main(void) {
         b = served(o[6], 7, "presence0", 1);
         CHECK(cJSON_Compare(b, cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(o[0], "response"),
                                                                 "body"), true));
-        refused(o[7], 8, "logprobs", "unsupported_parameter", "logprobs is not supported yet");
+        check_logprobs_line(o[7], o[0], p0);
+        check_lp0_line(o[13]);
         /* 9: the per-line stop cuts the greedy text where the stop string starts. */
         b = served(o[8], 9, "stop", 1);
         c0 = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(b, "choices"), 0);
@@ -303,7 +385,7 @@ int main(void) {
         refused(o[10], 11, NULL, "invalid_json", "invalid JSON");
         refused(o[12], 13, "bias", "invalid_request", "not a token id");
     }
-    for (int i = 0; i < 13; i++) cJSON_Delete(o[i]);
+    for (int i = 0; i < 14; i++) cJSON_Delete(o[i]);
 
     /* Reruns: the same bytes, also at --batch 1. */
     REQUIRE(cli("--format openai-batch --max-new-tokens 8 --input %s --output %s", path_in("req.jsonl"),

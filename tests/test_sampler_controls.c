@@ -289,6 +289,57 @@ static void test_check(void) {
     CHECK(blurb_sampling_uses_extended(&p));
 }
 
+/* blurb_top_logprobs: exact ids in order (ties to the lower id, NaN as -inf),
+ * values against log-softmax in long double, and bit-equal to the sampler's
+ * logprob for the drawn token. */
+static void test_top_logprobs(blurb_sampler_scratch *s) {
+    const float z[V] = {1.0f, 3.0f, NAN, 3.0f, -INFINITY, 0.5f, 2.0f, -1.0f};
+    int32_t ids[BLURB_MAX_TOP_LOGPROBS];
+    float lps[BLURB_MAX_TOP_LOGPROBS];
+    CHECK(blurb_top_logprobs(z, V, 5, ids, lps) == 5);
+    const int32_t want[5] = {1, 3, 6, 0, 5};
+    long double S = 0;
+    for (int i = 0; i < V; i++)
+        if (i != 2 && i != 4) S += expl((long double)z[i] - 3.0L);
+    for (int j = 0; j < 5; j++) {
+        CHECKF(ids[j] == want[j], "top[%d] = %d, want %d", j, (int)ids[j], (int)want[j]);
+        double ref = (double)((long double)z[want[j]] - 3.0L - logl(S));
+        CHECKF(fabs((double)lps[j] - ref) < 1e-6, "top[%d] logprob %.9g, want %.9g", j, (double)lps[j], ref);
+    }
+    CHECK(lps[0] == lps[1] && lps[1] > lps[2] && lps[2] > lps[3] && lps[3] > lps[4]);
+    /* The greedy draw is id 1 (ties to the lower id): the same float as top[0]. */
+    blurb_sampling g = plain(0.0f, 1.0f);
+    float lp = 0.0f;
+    CHECK(blurb_sample_row(z, V, &g, NULL, 0, 0, 1, 0, s, &lp) == 1);
+    CHECK(memcmp(&lp, &lps[0], sizeof lp) == 0);
+    /* A sampled draw: its logprob is bit-equal to its entry in the full list. */
+    blurb_sampling t = plain(1.0f, 1.0f);
+    for (uint32_t step = 0; step < 16; step++) {
+        int tok = blurb_sample_row(z, V, &t, NULL, 0, 0, 77, step, s, &lp);
+        CHECK(tok != 2 && tok != 4);
+        for (int j = 0; j < 5; j++)
+            if (ids[j] == tok) CHECKF(memcmp(&lp, &lps[j], sizeof lp) == 0, "step %u token %d", step, tok);
+    }
+    /* k 0, k > V, and bad arguments. */
+    CHECK(blurb_top_logprobs(z, V, 0, NULL, NULL) == 0);
+    CHECK(blurb_top_logprobs(z, 3, 5, ids, lps) == 3 && ids[0] == 1 && ids[1] == 0 && ids[2] == 2);
+    CHECK(lps[2] == -INFINITY); /* NaN reads as -inf */
+    CHECK(blurb_top_logprobs(z, V, 6, ids, lps) == BLURB_E_INVALID);
+    CHECK(blurb_top_logprobs(z, V, -1, ids, lps) == BLURB_E_INVALID);
+    CHECK(blurb_top_logprobs(z, 0, 1, ids, lps) == BLURB_E_INVALID);
+    CHECK(blurb_top_logprobs(z, V, 1, NULL, lps) == BLURB_E_INVALID);
+    /* No distribution at all: NaN logprobs (written as null). */
+    float dead[V];
+    fill(dead, -INFINITY);
+    CHECK(blurb_top_logprobs(dead, V, 2, ids, lps) == 2 && ids[0] == 0 && ids[1] == 1 && isnan(lps[0]));
+    /* +inf logits share the mass: log(1/2) each, the rest -inf. */
+    float inf2[V];
+    fill(inf2, 0.0f);
+    inf2[4] = inf2[6] = INFINITY;
+    CHECK(blurb_top_logprobs(inf2, V, 3, ids, lps) == 3 && ids[0] == 4 && ids[1] == 6 && ids[2] == 0);
+    CHECK(lps[0] == -logf(2.0f) && lps[1] == -logf(2.0f) && lps[2] == -INFINITY);
+}
+
 int main(void) {
     blurb_sampler_scratch *s = blurb_sampler_scratch_new(V);
     REQUIRE(s);
@@ -299,6 +350,7 @@ int main(void) {
     test_exclude(s);
     test_order(s);
     test_check();
+    test_top_logprobs(s);
     blurb_sampler_scratch_free(s);
     return check_finish("test_sampler_controls");
 }

@@ -71,6 +71,10 @@ struct blurb_backend_ops {
     int (*sample)(blurb_backend *be, const blurb_sample_req *reqs, int n, int32_t *tokens, float *logprobs, blurb_err *err);
     int (*reset)(blurb_backend *be, int slot, blurb_err *err);
     void (*destroy)(blurb_backend *be);
+    /* Optional (NULL: the generic loop of blurb_backend_decode). Returns 1 to
+     * hand a call it does not serve back to the generic loop. */
+    int (*decode)(blurb_backend *be, const int32_t *tokens, const blurb_sample_req *reqs, int n, int n_steps,
+                  int32_t *out_tokens, float *out_logprobs, blurb_err *err);
 };
 
 struct blurb_backend {
@@ -82,6 +86,9 @@ struct blurb_backend {
     int *slot_len;     /* tokens held in each slot's KV cache [n_slots] */
     int32_t **slot_tokens; /* tokens fed to each slot so far [n_slots][n_ctx] */
     int n_rows;        /* logits rows of the last forward */
+    int decode_steps;  /* decode steps per blurb_backend_decode call this backend
+                          prefers (1: no gain from more; cuda: a few, to save
+                          host round trips) */
 };
 
 /* Creates a backend for model (which must outlive it). kind AUTO picks cuda when
@@ -107,6 +114,27 @@ int blurb_backend_logits(blurb_backend *be, int row, float *dst, blurb_err *err)
  * The drawn tokens are not fed back: pass them to the next forward(). */
 int blurb_backend_sample(blurb_backend *be, const blurb_sample_req *reqs, int n,
                          int32_t *tokens, float *logprobs, blurb_err *err);
+
+/* Runs n_steps decode steps on n sequences at once, each step feeding the
+ * previous step's draw back as the next input, so that a backend can keep the
+ * tokens where they are between steps (cuda: one host synchronisation per
+ * call instead of one per step).
+ * tokens[n]: the first token to feed to sequence i, in slot reqs[i].slot (the
+ * slots distinct, each with n_steps positions left: slot length + n_steps <=
+ * n_ctx). reqs[n]: each sequence's sampling as for blurb_backend_sample; row
+ * is ignored (the sequence's row is i) and step s draws with n_generated =
+ * reqs[i].n_generated + s.
+ * out_tokens[n_steps * n] receives draw s of sequence i at [s * n + i];
+ * out_logprobs (same layout, may be NULL) its raw log-softmax.
+ * Exactly the tokens of n_steps rounds of blurb_backend_forward (one token per
+ * slot, all_logits false) + blurb_backend_sample: afterwards each slot holds
+ * n_steps more tokens (tokens[i] and draws 0 .. n_steps-2; the last draw is
+ * not fed), and the logits are those of the last step (n rows).
+ * Returns 0, or BLURB_E_INVALID (n or n_steps < 1, bad slot or params,
+ * context overflow, token outside the vocabulary), BLURB_E_DEVICE,
+ * BLURB_E_NOMEM. */
+int blurb_backend_decode(blurb_backend *be, const int32_t *tokens, const blurb_sample_req *reqs, int n, int n_steps,
+                         int32_t *out_tokens, float *out_logprobs, blurb_err *err);
 
 /* Empties a slot (length 0) so a new sequence can start in it. */
 int blurb_backend_reset(blurb_backend *be, int slot, blurb_err *err);

@@ -5,7 +5,14 @@
  * flight; a free slot takes the next sequence in input order, prefills its
  * prompt (in fixed chunks of `prefill_chunk` tokens, so a prompt is always cut
  * the same way), then every step decodes one token for every active sequence
- * with one blurb_backend_forward and one blurb_backend_sample. A sequence ends
+ * with one blurb_backend_forward and one blurb_backend_sample. While every
+ * sequence in flight is decoding, up to decode_steps steps run in one
+ * blurb_backend_decode call (the draws stay on the device between them); the
+ * tokens are then taken step by step exactly as if drawn one at a time, and
+ * whatever a sequence drew after its end is dropped. Only free slots wait
+ * longer to be refilled: the output does not depend on decode_steps. Not
+ * used with ban_words or top logprobs (they look at every draw at once). A
+ * sequence ends
  * at EOS (the model config's eos_token_id), at a stop string (matched on the
  * detokenized text, so it may span tokens, and cut from the text), or after
  * max_new_tokens tokens or when prompt + new tokens reach n_ctx; its slot is
@@ -45,7 +52,8 @@
  *   "logprobs": {"token_ids": [ID, ...], "token_logprobs": [X, ...]}
  * with one entry per generated token (EOS included; the same N tokens whose
  * mean is mean_logprob, including any cut by a stop string), X as for
- * mean_logprob ("%.4f", null if not finite).
+ * mean_logprob ("%.4f", null if not finite). The same holds for a record
+ * whose request sets logprobs (a hook's per-line option).
  *
  * Banned phrases (ban_words): no output text contains a phrase compared
  * ASCII-case-insensitively (other bytes exactly) whose match starts at a word
@@ -114,16 +122,28 @@ typedef struct blurb_job_request {
     const char *const *stops;   /* stop strings (non-empty UTF-8); must live until format runs */
     int n_stops;
     bool keep_space;            /* true: the text is not trimmed of ASCII whitespace */
+    bool logprobs;              /* keep per-token ids and logprobs for format (job-wide: opts.logprobs) */
+    int top_logprobs;           /* with logprobs: also the 0..BLURB_MAX_TOP_LOGPROBS most likely
+                                   tokens of each step's raw distribution (blurb_top_logprobs) */
     void *user;                 /* the hook's per-record data, freed with free_user */
 } blurb_job_request;
 
-/* One finished sample, handed to `format`. */
+/* One finished sample, handed to `format`; with best-of, the kept samples
+ * come best first, as in the default format. */
 typedef struct blurb_job_sample {
     const char *text;           /* UTF-8, stop string cut, trimmed unless keep_space */
     size_t len;                 /* bytes */
     int tokens;                 /* generated tokens, a final EOS included */
     bool stopped;               /* EOS or a stop string (finish_reason "stop"), else "length" */
     double sum_logprob;         /* sum of the raw-model log-probabilities (nats) */
+    /* With req->logprobs (else NULL): per generated token [tokens], EOS included. */
+    const int32_t *ids;
+    const float *lps;           /* each token's raw-model log-probability (nats) */
+    /* With req->top_logprobs > 0 (else NULL): [tokens][req->top_logprobs], each
+     * step's most likely tokens and their log-probabilities, most likely first.
+     * Where the drawn token is among them its value is exactly lps[t]. */
+    const int32_t *top_ids;
+    const float *top_lps;
 } blurb_job_sample;
 
 typedef struct blurb_job_hooks {
@@ -164,6 +184,9 @@ typedef struct blurb_job_opts {
     int n_ban_words;
     int best_of;                  /* --best-of K: sample K >= n_samples, keep the n_samples best; 0 = n_samples */
     bool logprobs;                /* --logprobs: per-token ids and logprobs in each output */
+    int decode_steps;             /* decode steps per backend call while every sequence in flight
+                                     is decoding (blurb_backend_decode); 0 = the backend's
+                                     decode_steps; 1 = one forward + sample per step */
 } blurb_job_opts;
 
 /* n_samples 1, max_new_tokens 128, blurb_sampling_default(), seed 0, no stops,

@@ -20,10 +20,10 @@
  *   presence_penalty, frequency_penalty (-2..2) and logit_bias (token ids of the
  *                                 vocabulary, biases -100..100): the sampler's own
  *                                 controls (sampler.h), OpenAI semantics.
- * logprobs (0..5) is checked, but per-line logprobs are not written yet: an
- * integer logprobs gets the error "unsupported_parameter" ("logprobs is not
- * supported yet"). The prompt
- * is encoded as ordinary text ("<|endoftext|>" in it is not the EOS id).
+ *   logprobs (0..5, or null)      per-token log-probabilities in each choice
+ *                                 (below), with that many alternatives per token;
+ *                                 null leaves --logprobs's choice (alternatives 0).
+ * The prompt is encoded as ordinary text ("<|endoftext|>" in it is not the EOS id).
  *
  * Output line for a served request (exact bytes; ", " between members, ": "
  * after keys, JSON strings escaped as in job.h):
@@ -32,6 +32,21 @@
  *    "choices": [{"index": 0, "text": T, "finish_reason": "stop"|"length",
  *    "logprobs": null}, ...], "usage": {"prompt_tokens": P,
  *    "completion_tokens": G, "total_tokens": P + G}}}, "error": null}
+ * With logprobs, a choice's "logprobs" is the legacy completions object instead
+ * of null (one entry per generated token, EOS included, the tokens cut by a
+ * stop string too):
+ *   {"tokens": [TOK, ...], "token_logprobs": [X, ...],
+ *    "top_logprobs": [{TOK: X, ...}, ...] | null, "text_offset": [O, ...]}
+ * TOK is the token's text when its bytes are valid UTF-8 alone, else "bytes:"
+ * followed by \xNN per byte (a piece of a character), and "<|endoftext|>" for
+ * EOS. X is the raw-model log-probability (log-softmax at temperature 1,
+ * before penalties and filters: what mean_logprob averages), "%.4f", null if
+ * not finite. top_logprobs is null for logprobs 0; otherwise each step lists
+ * its k most likely tokens, most likely first (blurb_top_logprobs), plus the
+ * drawn token when it is not among them (k + 1 entries), with the drawn
+ * token's X equal to its token_logprobs entry. O is where the token starts in
+ * the choice's text, in Unicode code points (the UTF-8 lead bytes of the tokens
+ * before it; EOS adds none).
  * L is the input line number, M the model directory's last path component, T
  * the completion as generated (stop string cut, not trimmed, like the API),
  * G the generated tokens of all n choices (EOS included). There is no "created"
@@ -42,7 +57,7 @@
  *    "error": {"code": CODE, "message": MSG}}
  * CODE is "invalid_json" (the line is not a JSON object), "unsupported_url"
  * (e.g. /v1/chat/completions: GPT-2 models have no chat template),
- * "unsupported_parameter" (see above), or "invalid_request" (a missing or
+ * or "invalid_request" (a missing or
  * unknown field, a value out of range, a list prompt, a prompt too long).
  *
  * Randomness: sample s of a line draws from blurb_stream_key(seed, custom_id, s),

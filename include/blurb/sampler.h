@@ -127,6 +127,21 @@ uint64_t blurb_stream_key(uint64_t seed, const char *id, size_t id_len, uint32_t
  * Philox output word 0 for counter {step, 0, 0, 0}, times 2^-24. */
 float blurb_stream_uniform(uint64_t key, uint32_t step);
 
+/* Most alternatives blurb_top_logprobs gives (OpenAI's completions API allows 0..5). */
+#define BLURB_MAX_TOP_LOGPROBS 5
+
+/* The k most likely tokens of the raw model distribution of one row: the
+ * log-softmax of logits [vocab_size] at temperature 1, before any penalty or
+ * filter (the distribution blurb_sample_row's logprob reads), most likely
+ * first, ties to the lower id; NaN logits count as -inf. ids[k] and
+ * logprobs[k] receive them (nats). The values are computed exactly as
+ * blurb_sample_row's logprob (same max, same sum in the same order), so a
+ * token found by both gets the same float from both.
+ * Returns the number written, min(k, vocab_size), or BLURB_E_INVALID for k
+ * outside 0..BLURB_MAX_TOP_LOGPROBS, vocab_size <= 0 or a NULL pointer.
+ * Cost: two passes over the row, no allocation. */
+int blurb_top_logprobs(const float *logits, int vocab_size, int k, int32_t *ids, float *logprobs);
+
 /* Scratch buffers for blurb_sample_row, sized for one vocabulary (32 bytes
  * per token). _new returns NULL for vocab_size outside (0, 2^30] or when out of
  * memory. */
