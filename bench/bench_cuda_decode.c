@@ -1,11 +1,14 @@
 /* Throughput of the CUDA backend on random-weight models of GPT-2 shapes.
  *
  * Each case prefills `batch` prompts of 64 random tokens (one forward, split
- * into sub-batches by the backend), then runs decode steps: forward one token
- * per sequence, then sample (T 0.8, top-p 0.9: on a random model the
- * distribution is nearly flat, the sampler's slowest case) or greedy. Times
- * are wall clock around calls that end in a synchronisation (sample() copies
- * the tokens back), after one warm-up step per bucket (CUDA-graph capture).
+ * into sub-batches by the backend), then runs decode steps, sampled (T 0.8,
+ * top-p 0.9: on a random model the distribution is nearly flat, the sampler's
+ * slowest case) or greedy: in blurb_backend_decode calls of the backend's
+ * decode_steps steps (8; the draws stay on the GPU within a call), as `blurb
+ * generate` runs them, and, sampled, also one forward + one sample per step
+ * (a host round trip per step: the "1-step" column). Times are wall clock
+ * around calls that end in a synchronisation (the tokens come back), after
+ * two warm-up steps per bucket (eager, then CUDA-graph capture).
  *
  *   bench_cuda_decode                 the gpu-check table: gpt2 at batch 1, 64,
  *                                     1024; gpt2-xl at 512 (n_ctx 512 so that
@@ -16,7 +19,8 @@
  *   bench_cuda_decode --case NAME BATCH [STEPS] [--no-invariant] [--dtype bf16|fp16|fp32]
  *
  * Each measured case prints one line
- *   RESULT|case|batch|dtype|invariant|prefill tok/s|decode tok/s (sampled)|ms/step|decode tok/s (greedy)
+ *   RESULT|case|batch|dtype|invariant|prefill tok/s|decode tok/s (sampled)|ms/step|decode tok/s (greedy)|
+ *   decode tok/s (sampled, 1 step per call)
  * which scripts/gpu-check.sh turns into its table. */
 #include <stdbool.h>
 #include <stdint.h>
@@ -99,9 +103,11 @@ static int run_case(const blurb_model *m, const char *name, const run_opts *ro, 
     const int B = ro->batch, P = ro->prompt;
     int32_t *prompt = malloc((size_t)B * (size_t)P * sizeof *prompt);
     int32_t *tok = malloc((size_t)B * sizeof *tok);
+    const int K = be->decode_steps > 0 ? be->decode_steps : 1;
+    int32_t *dec = malloc((size_t)K * (size_t)B * sizeof *dec);
     blurb_chunk *ch = malloc((size_t)B * sizeof *ch);
     blurb_sample_req *req = malloc((size_t)B * sizeof *req);
-    if (!prompt || !tok || !ch || !req) {
+    if (!prompt || !tok || !dec || !ch || !req) {
         fprintf(stderr, "bench_cuda_decode: out of memory\n");
         return 1;
     }
@@ -114,9 +120,10 @@ static int run_case(const blurb_model *m, const char *name, const run_opts *ro, 
     samp.eos_token_id = -1; /* keep every sequence running */
     greedy.eos_token_id = -1;
     greedy.temperature = 0.0f;
-    double rate_prefill = 0, rate_sampled = 0, rate_greedy = 0, ms_step = 0;
-    for (int pass = 0; pass < 2; pass++) { /* pass 0 samples, pass 1 is greedy */
-        const blurb_sampling *sp = pass == 0 ? &samp : &greedy;
+    double rate_prefill = 0, rate_sampled = 0, rate_greedy = 0, rate_one = 0, ms_step = 0;
+    for (int pass = 0; pass < 3; pass++) { /* 0: sampled, 1: greedy, 2: sampled one step per call */
+        const blurb_sampling *sp = pass == 1 ? &greedy : &samp;
+        const int k_call = pass == 2 ? 1 : K;
         for (int b = 0; b < B; b++) {
             if (blurb_backend_reset(be, b, &err) < 0) return fail("reset", &err);
             ch[b] = (blurb_chunk){b, prompt + (size_t)b * (size_t)P, P};
@@ -132,9 +139,7 @@ static int run_case(const blurb_model *m, const char *name, const run_opts *ro, 
         const double t_prefill = now() - t0;
         if (pass == 0) rate_prefill = (double)B * P / t_prefill;
         /* two warm-up steps (eager, then graph capture), then the timed steps */
-        double t1 = 0;
-        for (int st = 0; st < ro->steps + 2; st++) {
-            if (st == 2) t1 = now();
+        for (int st = 0; st < 2; st++) {
             for (int b = 0; b < B; b++) {
                 ch[b] = (blurb_chunk){b, &tok[b], 1};
                 req[b].n_generated = st + 1;
@@ -142,20 +147,38 @@ static int run_case(const blurb_model *m, const char *name, const run_opts *ro, 
             if (blurb_backend_forward(be, ch, B, false, &err) < 0) return fail("decode", &err);
             if (blurb_backend_sample(be, req, B, tok, NULL, &err) < 0) return fail("sample", &err);
         }
+        const double t1 = now();
+        for (int st = 2; st < ro->steps + 2;) {
+            const int k = ro->steps + 2 - st < k_call ? ro->steps + 2 - st : k_call;
+            for (int b = 0; b < B; b++) req[b].n_generated = st + 1;
+            if (k == 1) {
+                for (int b = 0; b < B; b++) ch[b] = (blurb_chunk){b, &tok[b], 1};
+                if (blurb_backend_forward(be, ch, B, false, &err) < 0) return fail("decode", &err);
+                if (blurb_backend_sample(be, req, B, tok, NULL, &err) < 0) return fail("sample", &err);
+            } else {
+                if (blurb_backend_decode(be, tok, req, B, k, dec, NULL, &err) < 0) return fail("decode", &err);
+                memcpy(tok, dec + (size_t)(k - 1) * (size_t)B, (size_t)B * sizeof *tok);
+            }
+            st += k;
+        }
         const double dt = now() - t1;
+        const double rate = (double)B * ro->steps / dt;
         if (pass == 0) {
-            rate_sampled = (double)B * ro->steps / dt;
+            rate_sampled = rate;
             ms_step = 1e3 * dt / ro->steps;
+        } else if (pass == 1) {
+            rate_greedy = rate;
         } else {
-            rate_greedy = (double)B * ro->steps / dt;
+            rate_one = rate;
         }
     }
     if (print)
-        printf("RESULT|%s|%d|%s|%s|%.0f|%.0f|%.2f|%.0f\n", name, B, blurb_dtype_name(ro->dtype),
-               ro->invariant ? "on" : "off", rate_prefill, rate_sampled, ms_step, rate_greedy);
+        printf("RESULT|%s|%d|%s|%s|%.0f|%.0f|%.2f|%.0f|%.0f\n", name, B, blurb_dtype_name(ro->dtype),
+               ro->invariant ? "on" : "off", rate_prefill, rate_sampled, ms_step, rate_greedy, rate_one);
     fflush(stdout);
     free(prompt);
     free(tok);
+    free(dec);
     free(ch);
     free(req);
     blurb_backend_free(be);
@@ -164,7 +187,7 @@ static int run_case(const blurb_model *m, const char *name, const run_opts *ro, 
 
 /* Every kernel path on a small model: prefill past one attention split
  * (combine), ragged chunks, all-position logits, decode steps through the
- * graph buckets, each sampling option. Prints "smoke ok". */
+ * graph buckets, a multi-step decode call, each sampling option. Prints "smoke ok". */
 static int smoke(void) {
     bool ok;
     blurb_config c = shape("smoke", &ok);
@@ -201,6 +224,10 @@ static int smoke(void) {
             if (blurb_backend_forward(be, ch, 3, false, &err) < 0) return fail("decode", &err);
             if (blurb_backend_sample(be, rq, 3, out, lp, &err) < 0) return fail("sample", &err);
         }
+        /* four more steps in one decode call: the draws fed back on the device */
+        int32_t dec[4 * 3];
+        for (int k = 0; k < 3; k++) rq[k].n_generated = 7;
+        if (blurb_backend_decode(be, out, rq, 3, 4, dec, NULL, &err) < 0) return fail("decode call", &err);
         float *row = malloc((size_t)c.vocab_size * sizeof *row);
         if (!row || blurb_backend_logits(be, 2, row, &err) < 0) return fail("logits", &err);
         free(row);
