@@ -189,9 +189,10 @@ static int upload_weights(cuda_backend *be, const blurb_model *m, blurb_err *err
     }
     /* the staging buffer is reused tensor after tensor in stream order; wait before freeing */
     cudaError_t e = cudaStreamSynchronize(be->stream);
-    cudaFree(staging);
+    const cudaError_t fe = cudaFree(staging);
     if (rc) return rc;
-    if (e != cudaSuccess) return cuda_fail(err, e, "cudaStreamSynchronize (weight upload)", __FILE__, __LINE__);
+    if (e == cudaSuccess) e = fe;
+    if (e != cudaSuccess) return cuda_fail(err, e, "cudaStreamSynchronize or cudaFree (weight upload)", __FILE__, __LINE__);
     return 0;
 }
 
@@ -243,7 +244,7 @@ int cuda_ensure_logits(cuda_backend *be, int rows, blurb_err *err) {
     while (cap < rows) cap = cap > INT_MAX / 2 ? rows : cap * 2;
     CU_TRY(cudaStreamSynchronize(be->stream));
     cuda_graphs_reset(be); /* graphs hold the old address */
-    if (be->logits) cudaFree(be->logits);
+    if (be->logits) CU_TRY(cudaFree(be->logits));
     be->logits = NULL;
     be->logits_cap = 0;
     CU_TRY(cudaMalloc((void **)&be->logits, (size_t)cap * (size_t)be->Vpad * sizeof(float)));
@@ -418,8 +419,8 @@ int blurb_cuda_backend_create(const blurb_model *model, const blurb_backend_opts
         return blurb_seterr(err, BLURB_E_UNSUPPORTED,
                             "cuda backend: head_dim n_embd/n_head = %d/%d is not one of 32, 64, 128",
                             c->n_embd, c->n_head);
-    if (c->n_embd > 12288)
-        return blurb_seterr(err, BLURB_E_UNSUPPORTED, "cuda backend: n_embd %d > 12288", c->n_embd);
+    if (c->n_embd > 12256) /* LayerNorm keeps a row in 48 KiB of shared memory */
+        return blurb_seterr(err, BLURB_E_UNSUPPORTED, "cuda backend: n_embd %d > 12256", c->n_embd);
     if (c->n_ctx > (1 << 20) || c->vocab_size > (1 << 24))
         return blurb_seterr(err, BLURB_E_UNSUPPORTED, "cuda backend: n_ctx %d or vocab_size %d too large",
                             c->n_ctx, c->vocab_size);

@@ -24,12 +24,14 @@ extern "C" {
  * a row's logits independent of its batch); false lets cuBLASLt's heuristic
  * choose per batch size, split-K included: faster at small batches, and a
  * record's output may then change with what it is batched with.
- * Environment (tuning, not semantics): BLURB_CUDA_GRAPHS=0 disables the CUDA
- * graphs of the decode step; BLURB_CUDA_GEMM_MREF (default 128) is the batch
- * size the pinned algorithms are chosen for.
+ * Environment: BLURB_CUDA_GRAPHS=0 disables the CUDA graphs of the decode
+ * step (same results); BLURB_CUDA_GEMM_MREF (default 128) is the batch size
+ * the pinned algorithms are chosen for: another value may pin another
+ * algorithm and so change the last bits of the logits (and possibly a
+ * sampled token) from one run to the next, never within a run.
  * Returns 0, BLURB_E_DEVICE (no device, CUDA or cuBLAS failure, message names
  * the call, file and line), BLURB_E_NOMEM (device memory), BLURB_E_UNSUPPORTED
- * (head_dim other than 32, 64, 128; n_embd > 12288; dtype) or BLURB_E_INVALID. */
+ * (head_dim other than 32, 64, 128; n_embd > 12256; dtype) or BLURB_E_INVALID. */
 int blurb_cuda_backend_create(const blurb_model *model, const blurb_backend_opts *opts,
                               blurb_backend **out, blurb_err *err);
 

@@ -64,7 +64,13 @@ static int heuristic(cuda_gemm *g, cublasLtHandle_t lt, int M, size_t max_ws, ui
                                                   sizeof red_mask);
     if (st == CUBLAS_STATUS_SUCCESS)
         st = cublasLtMatmulAlgoGetHeuristic(lt, g->op, g->a, g->b, g->d, g->d, pref, want, res, got);
-    cublasLtMatmulPreferenceDestroy(pref);
+    (void)cublasLtMatmulPreferenceDestroy(pref);
+    /* "Nothing fits these preferences" may come back as NOT_SUPPORTED rather
+     * than zero results: the caller then tries its next preference. */
+    if (st == CUBLAS_STATUS_NOT_SUPPORTED) {
+        *got = 0;
+        return 0;
+    }
     if (st != CUBLAS_STATUS_SUCCESS)
         return cublas_fail(err, st, "cublasLtMatmulAlgoGetHeuristic", __FILE__, __LINE__);
     return 0;
@@ -179,8 +185,11 @@ int cuda_gemm_run(cuda_gemm *g, cublasLtHandle_t lt, const void *W, const void *
     }
     int rc = set_m(g, M, err);
     if (rc < 0) return rc;
+    /* The pinned algorithm's workspace need was checked at M = 1, m_ref and
+     * m_max only: it gets the whole buffer (more workspace never changes a
+     * fixed algorithm's arithmetic). */
     LT_TRY(cublasLtMatmul(lt, g->op, &one, W, g->a, X, g->b, &zero, Y, g->d, Y, g->d, algo, ws,
-                          algo_ws <= ws_size ? algo_ws : ws_size, stream));
+                          g->invariant ? ws_size : algo_ws <= ws_size ? algo_ws : ws_size, stream));
     return 0;
 }
 

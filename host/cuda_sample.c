@@ -88,9 +88,9 @@ int cuda_op_sample(blurb_backend *b, const blurb_sample_req *reqs, int n, int32_
      * kernel's draw for it is discarded; the row copy is V floats. */
     for (int i = 0; i < n; i++) {
         if (!blurb_sampling_uses_extended(reqs[i].params)) continue;
-        if (!be->h_row) {
-            be->h_row = malloc((size_t)be->V * sizeof *be->h_row);
-            be->host_scratch = blurb_sampler_scratch_new(be->V);
+        if (!be->h_row || !be->host_scratch) {
+            if (!be->h_row) be->h_row = malloc((size_t)be->V * sizeof *be->h_row);
+            if (!be->host_scratch) be->host_scratch = blurb_sampler_scratch_new(be->V);
             if (!be->h_row || !be->host_scratch)
                 return blurb_seterr(err, BLURB_E_NOMEM, "cuda backend: out of memory for host sampling");
         }
@@ -158,7 +158,12 @@ int cuda_op_decode(blurb_backend *b, const int32_t *tokens, const blurb_sample_r
     }
     free(lens);
     free(chunks);
-    if (rc) return rc;
+    if (rc) {
+        /* h_sp's upload may still be queued: let it finish before anyone reuses h_sp. */
+        (void)cudaStreamSynchronize(be->stream);
+        (void)cudaGetLastError();
+        return rc;
+    }
     const size_t total = (size_t)n * (size_t)n_steps;
     CU_TRY(cudaMemcpyAsync(be->h_tok, be->d_tok, total * sizeof *be->h_tok, cudaMemcpyDeviceToHost, be->stream));
     if (out_logprobs)
@@ -188,7 +193,10 @@ static int sample_rows_run(rows_ctx *x, const float *logits, int n, int V, const
         if (n_history[i] < 0) return blurb_seterr(err, BLURB_E_INVALID, "sample_rows: negative history length");
         if (n_history[i] > hmax) hmax = n_history[i];
     }
-    CU_TRY(cudaStreamCreateWithFlags(&x->stream, cudaStreamNonBlocking));
+    /* A blocking stream: the plain cudaMemcpy uploads below run on the legacy
+     * default stream, and a pageable upload may return before its data has
+     * landed; a non-blocking stream would not wait for it. */
+    CU_TRY(cudaStreamCreate(&x->stream));
     CU_TRY(blurb_k_sample_setup(V));
     CU_TRY(cudaMalloc((void **)&x->logits, (size_t)n * (size_t)V * sizeof(float)));
     CU_TRY(cudaMalloc((void **)&x->hist, (size_t)n * (size_t)hmax * sizeof(int32_t)));

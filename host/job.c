@@ -535,9 +535,28 @@ static int seq_take(job *j, seq *q, int32_t tok, float logprob, const int32_t *t
 
 static inline unsigned char ascii_lower(unsigned char c) { return c >= 'A' && c <= 'Z' ? c + 32 : c; }
 
-static inline bool is_word_byte(unsigned char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c >= 0x80;
+static inline bool is_ascii_word(unsigned char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
 }
+
+/* Byte k of text [0, old) + add. */
+#define AT(k) ((unsigned char)((k) < old ? text[(k)] : add[(k) - old]))
+
+/* Whether the byte before p belongs to a word: an ASCII letter, digit or '_',
+ * or the last byte of a valid multi-byte character (a stray byte, shown as
+ * U+FFFD in the text, is a boundary). */
+static bool word_before_at(const char *text, size_t old, const char *add, size_t p) {
+    unsigned char c = AT(p - 1);
+    if (c < 0x80) return is_ascii_word(c);
+    size_t k = p - 1;
+    while (k > 0 && p - k < 4 && (AT(k) & 0xC0) == 0x80) k--;
+    char seq[4];
+    size_t n = p - k;
+    if (n < 2 || n > 4) return false;
+    for (size_t i = 0; i < n; i++) seq[i] = (char)AT(k + i);
+    return blurb_utf8_valid(seq, n, NULL);
+}
+#undef AT
 
 /* Whether text [0, old) + add [0, n_add) holds a banned phrase starting at a
  * word boundary and ending inside add. Earlier matches cannot exist: every
@@ -552,7 +571,7 @@ static bool ban_hit(const job *j, const char *text, size_t old, const char *add,
         size_t start = old + 1 > n ? old + 1 - n : 0;
         for (size_t p = start; p + n <= total; p++) {
             if (ascii_lower(AT(p)) != (unsigned char)ph[0]) continue;
-            if (p > 0 && is_word_byte(AT(p - 1))) continue;
+            if (p > 0 && word_before_at(text, old, add, p)) continue;
             size_t k = 1;
             while (k < n && ascii_lower(AT(p + k)) == (unsigned char)ph[k]) k++;
             if (k == n) return true;

@@ -322,13 +322,23 @@ static int put_logprobs(strbuf *b, const blurb_openai_batch *ob, const blurb_job
     }
     if (!rc && k) rc = sb_putc(b, ']');
     if (!rc) rc = sb_puts(b, ", \"text_offset\": [");
+    /* The text as the job built it, token by token: a streaming detokenizer
+     * releases complete characters and U+FFFD for bytes that cannot become
+     * one, so the offsets index the choice's text. */
+    blurb_detok *d = rc ? NULL : blurb_detok_new(ob->tok);
+    if (!rc && !d) rc = BLURB_E_NOMEM;
+    char *txt = NULL;
+    size_t txt_len = 0, txt_cap = 0, seen = 0;
     long off = 0;
+    blurb_err e;
     for (int t = 0; !rc && t < o->tokens; t++) {
         rc = sb_printf(b, t ? ", %ld" : "%ld", off);
-        size_t n = 0;
-        const char *tb = o->ids[t] == eos ? NULL : blurb_tokenizer_token_bytes(ob->tok, o->ids[t], &n);
-        for (size_t i = 0; tb && i < n; i++) off += ((unsigned char)tb[i] & 0xC0) != 0x80;
+        if (!rc && o->ids[t] != eos && blurb_detok_push(d, o->ids[t], &txt, &txt_len, &txt_cap, &e) == BLURB_E_NOMEM)
+            rc = BLURB_E_NOMEM;
+        for (; seen < txt_len; seen++) off += ((unsigned char)txt[seen] & 0xC0) != 0x80;
     }
+    free(txt);
+    blurb_detok_free(d);
     if (!rc) rc = sb_puts(b, "]}");
     return rc ? BLURB_E_NOMEM : 0;
 }

@@ -43,7 +43,8 @@ extern "C" cudaError_t blurb_k_resid_layernorm(float *x, const float *delta, con
                                                void *out, int dt, cudaStream_t stream) {
     if (R <= 0) return cudaSuccess;
     const size_t smem = (size_t)C * sizeof(float);
-    if (smem > 48 * 1024) return cudaErrorInvalidValue; /* n_embd > 12288 */
+    /* dynamic + the 32 floats of static scratch must fit the default 48 KiB */
+    if (smem + 32 * sizeof(float) > 48 * 1024) return cudaErrorInvalidValue; /* n_embd > 12256 */
     BK_DISPATCH_T(dt, (bk_resid_ln<T><<<R, 256, smem, stream>>>(x, delta, dbias, rows, C, write_x,
                                                                gamma, beta, eps, (T *)out)));
     return bk_launch_status();

@@ -226,6 +226,25 @@ static void check_lp0_line(const cJSON *o) {
     CHECK(total == num_of(cJSON_GetObjectItemCaseSensitive(b, "usage"), "completion_tokens"));
 }
 
+/* Line 15: six lone bytes 0x97, so six U+FFFD in the text; the tokens are
+ * written "bytes:\x97" and text_offset counts the U+FFFD (0..5). */
+static void check_bytes_line(const cJSON *o) {
+    const cJSON *b = served_lp(o, 15, "bytes", 1, true);
+    const cJSON *c0 = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(b, "choices"), 0);
+    const char *text = str_of(c0, "text");
+    CHECKF(text && strcmp(text, "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd") == 0,
+           "text '%s'", text ? text : "?");
+    const cJSON *lp = cJSON_GetObjectItemCaseSensitive(c0, "logprobs");
+    const cJSON *toks = cJSON_GetObjectItemCaseSensitive(lp, "tokens");
+    const cJSON *off = cJSON_GetObjectItemCaseSensitive(lp, "text_offset");
+    REQUIRE(cJSON_GetArraySize(toks) == 6 && cJSON_GetArraySize(off) == 6);
+    for (int t = 0; t < 6; t++) {
+        CHECKF(strcmp(cJSON_GetArrayItem(toks, t)->valuestring, "bytes:\\x97") == 0, "token %d '%s'", t,
+               cJSON_GetArrayItem(toks, t)->valuestring);
+        CHECK(cJSON_GetArrayItem(off, t)->valuedouble == t);
+    }
+}
+
 /* One request line: {"custom_id", "method", "url", "body": {"prompt", ...extra}}. */
 static void add_req(FILE *f, const char *custom_id, const char *url, const char *prompt, const char *extra_json) {
     cJSON *o = cJSON_CreateObject();
@@ -301,6 +320,9 @@ int main(void) {
             "{\"max_tokens\": 12, \"temperature\": 1.0, \"top_p\": 1, \"n\": 3, \"seed\": 42}");            /* 12 */
     add_req(f, "bias", "/v1/completions", prompt, "{\"logit_bias\": {\"99999999\": 5}}");                   /* 13 */
     add_req(f, "lp0", "/v1/completions", prompt, "{\"logprobs\": 0, \"n\": 2, \"temperature\": 1}");          /* 14 */
+    /* Token 245 is the lone byte 0x97: each draw is a U+FFFD of the text. */
+    add_req(f, "bytes", "/v1/completions", prompt,
+            "{\"logprobs\": 1, \"max_tokens\": 6, \"temperature\": 0, \"logit_bias\": {\"245\": 100}}");   /* 15 */
     REQUIRE(fclose(f) == 0);
 
     REQUIRE(cli("--format openai-batch --max-new-tokens 8 --input %s --output %s", path_in("req.jsonl"),
@@ -312,14 +334,14 @@ int main(void) {
     REQUIRE(copy);
     char *lines[32];
     int n = split(copy, lines, 32);
-    CHECK(n == 14);
-    cJSON *o[14] = {0};
-    for (int i = 0; i < n && i < 14; i++) {
+    CHECK(n == 15);
+    cJSON *o[15] = {0};
+    for (int i = 0; i < n && i < 15; i++) {
         o[i] = cJSON_Parse(lines[i]);
         CHECKF(o[i] != NULL, "line %d is not JSON: %s", i + 1, lines[i]);
     }
-    if (n == 14 && o[0] && o[1] && o[2] && o[3] && o[4] && o[5] && o[6] && o[7] && o[8] && o[9] && o[10] &&
-        o[11] && o[12] && o[13]) {
+    if (n == 15 && o[0] && o[1] && o[2] && o[3] && o[4] && o[5] && o[6] && o[7] && o[8] && o[9] && o[10] &&
+        o[11] && o[12] && o[13] && o[14]) {
         /* 1: greedy equals the plain greedy run (which trims the text). */
         const cJSON *b = served(o[0], 1, "greedy", 1);
         const cJSON *c0 = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(b, "choices"), 0);
@@ -372,6 +394,7 @@ int main(void) {
                                                                 "body"), true));
         check_logprobs_line(o[7], o[0], p0);
         check_lp0_line(o[13]);
+        check_bytes_line(o[14]);
         /* 9: the per-line stop cuts the greedy text where the stop string starts. */
         b = served(o[8], 9, "stop", 1);
         c0 = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(b, "choices"), 0);
@@ -385,7 +408,7 @@ int main(void) {
         refused(o[10], 11, NULL, "invalid_json", "invalid JSON");
         refused(o[12], 13, "bias", "invalid_request", "not a token id");
     }
-    for (int i = 0; i < 14; i++) cJSON_Delete(o[i]);
+    for (int i = 0; i < 15; i++) cJSON_Delete(o[i]);
 
     /* Reruns: the same bytes, also at --batch 1. */
     REQUIRE(cli("--format openai-batch --max-new-tokens 8 --input %s --output %s", path_in("req.jsonl"),

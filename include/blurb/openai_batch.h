@@ -44,11 +44,14 @@
  * not finite. top_logprobs is null for logprobs 0; otherwise each step lists
  * its k most likely tokens, most likely first (blurb_top_logprobs), plus the
  * drawn token when it is not among them (k + 1 entries), with the drawn
- * token's X equal to its token_logprobs entry. O is where the token starts in
- * the choice's text, in Unicode code points (the UTF-8 lead bytes of the tokens
- * before it; EOS adds none).
+ * token's X equal to its token_logprobs entry. O is where the token's text
+ * starts in the choice's text, in Unicode code points: the characters the
+ * tokens before it completed (tokenizer.h's streaming detokenizer: a character
+ * split over tokens counts once it is complete, a byte that cannot become one
+ * counts as its U+FFFD; EOS adds none).
  * L is the input line number, M the model directory's last path component, T
- * the completion as generated (stop string cut, not trimmed, like the API),
+ * the completion as generated (stop string cut, not trimmed, like the API; an
+ * unfinished last character is dropped, as tokenizer.h's detokenizer does),
  * G the generated tokens of all n choices (EOS included). There is no "created"
  * time or random id, so a rerun writes the same bytes.
  *
