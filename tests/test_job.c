@@ -104,6 +104,9 @@ static int fake_sample(blurb_backend *be, const blurb_sample_req *reqs, int n, i
             if (s && r->n_generated < s->n) tok = s->toks[r->n_generated];
             else f->unscripted++;
         }
+        /* A token the request excludes (a --ban-words redraw) becomes "x" (87). */
+        for (int k = 0; k < r->params->n_exclude; k++)
+            if (r->params->exclude[k] == tok) tok = 87;
         tokens[i] = tok;
         if (logprobs) logprobs[i] = lp;
     }
@@ -279,6 +282,42 @@ static void test_exact_output(void) {
     CHECK(st.records == 3 && st.errors == 0 && st.prompt_tokens == 3 * pa);
     CHECK(st.generated_tokens == stop_at + b_len + 1 + 20);
     CHECK(f->bad_rows == 0 && f->unscripted == 0);
+    free(out);
+    fake_free(f);
+}
+
+/* --ban-words "by": "BY" after a stray byte 0x84 (a U+FFFD in the text)
+ * starts at a word boundary and is refused; after "é" (a letter) it is
+ * inside a word and stays. */
+static void test_ban_boundary(void) {
+    size_t n = 0;
+    const char *b = blurb_tokenizer_token_bytes(tok, 226, &n);
+    REQUIRE(b && n == 1 && (unsigned char)b[0] == 0x84);
+    b = blurb_tokenizer_token_bytes(tok, 17513, &n);
+    REQUIRE(b && n == 2 && memcmp(b, "BY", 2) == 0);
+    b = blurb_tokenizer_token_bytes(tok, 87, &n);
+    REQUIRE(b && n == 1 && b[0] == 'x');
+    fake *f = fake_new(2, 64);
+    blurb_job_opts o = opts();
+    const char *ban[] = {"by"};
+    o.ban_words = ban;
+    o.n_ban_words = 1;
+    script *s = script_for(f, 7, "stray", 0);
+    script_add(s, " \"");
+    s->toks[s->n++] = 226;
+    s->toks[s->n++] = 17513;
+    s->toks[s->n++] = EOS;
+    s = script_for(f, 7, "letter", 0);
+    script_add(s, " caf\xc3\xa9");
+    s->toks[s->n++] = 17513;
+    s->toks[s->n++] = EOS;
+    const char in[] = "{\"id\": \"stray\", \"title\": \"A\"}\n{\"id\": \"letter\", \"title\": \"B\"}\n";
+    char *out;
+    blurb_job_stats st;
+    blurb_err err;
+    REQUIRE(run(f, in, &o, &out, &st, &err) == 0);
+    CHECKF(strstr(out, "\"text\": \"\\\"\xef\xbf\xbd" "x\"") != NULL, "stray byte: %s", out);
+    CHECKF(strstr(out, "\"text\": \"caf\xc3\xa9" "BY\"") != NULL, "letter: %s", out);
     free(out);
     fake_free(f);
 }
@@ -612,6 +651,7 @@ int main(void) {
     test_order_and_ctx();
     test_chunked_prefill();
     test_invariance();
+    test_ban_boundary();
     test_errors();
     test_failures_and_progress();
     blurb_template_free(tmpl_title);
