@@ -74,7 +74,7 @@ static void bench_usage(FILE *f) {
             "  --batch LIST            comma-separated batch sizes (default 1,64,1024)\n"
             "  --prompt-len N          prompt tokens per sequence (default 32)\n"
             "  --new-tokens N          generated tokens per sequence (default 128)\n"
-            "  --dtype bf16|f16|f32    CUDA compute dtype (default bf16; the CPU is always f32)\n"
+            "  --dtype bf16|fp16|fp32  CUDA compute dtype (default bf16; the CPU is always fp32)\n"
             "  --backend auto|cpu|cuda (default auto)\n"
             "  --device N              CUDA device (default 0)\n"
             "  --threads N             CPU threads (default: OpenMP's)\n"
@@ -151,14 +151,15 @@ static int parse_dtype(const char *s, blurb_dtype *out) {
     else if (s && (strcmp(s, "f16") == 0 || strcmp(s, "fp16") == 0 || strcmp(s, "F16") == 0)) *out = BLURB_DTYPE_F16;
     else if (s && (strcmp(s, "f32") == 0 || strcmp(s, "fp32") == 0 || strcmp(s, "F32") == 0)) *out = BLURB_DTYPE_F32;
     else {
-        fprintf(stderr, "blurb bench: --dtype must be bf16, f16 or f32, got '%s'\n", s ? s : "");
+        fprintf(stderr, "blurb bench: --dtype must be bf16, fp16 or fp32, got '%s'\n", s ? s : "");
         return -1;
     }
     return 0;
 }
 
 static const char *dtype_lower(blurb_dtype d) {
-    return d == BLURB_DTYPE_BF16 ? "bf16" : d == BLURB_DTYPE_F16 ? "f16" : "f32";
+    /* spelled as `blurb generate --dtype` spells them */
+    return d == BLURB_DTYPE_BF16 ? "bf16" : d == BLURB_DTYPE_F16 ? "fp16" : "fp32";
 }
 
 /* Returns 0 to run, 1 after --help, 2 on bad usage. */

@@ -1,4 +1,5 @@
 /* blurb generate: the catalog job (include/blurb/job.h) as a command. */
+#include <ctype.h>
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
@@ -35,7 +36,8 @@ static void usage(FILE *f) {
         "   \"finish_reason\": \"stop\"|\"length\", \"mean_logprob\": x}]}\n"
         "or, for a line that cannot be used, {\"id\": ..., \"line\": L, \"error\": \"...\"}.\n"
         "Bad lines never stop the job; the exit status is 1 only when the job itself fails\n"
-        "(model, backend, I/O) and 2 for bad options.\n"
+        "(model, input or output file, backend) and 2 for bad options (including an\n"
+        "unreadable --template @FILE, --ban-words or --examples file).\n"
         "\n"
         "Input and output:\n"
         "  --model DIR             model directory: config.json + model.safetensors\n"
@@ -130,7 +132,7 @@ static void usage(FILE *f) {
         "                          same options. A missing OUTPUT starts a new one\n"
         "  --atomic                write OUTPUT.tmp-PID and rename it to OUTPUT only when the\n"
         "                          job succeeds (not with --resume)\n"
-        "  --sync-records N        fsync the output every N records [64]\n"
+        "  --sync-records N        fsync the output every N records; 0 = by time only [64]\n"
         "  --sync-seconds S        ... and at least every S seconds [5]\n"
         "  --shard I/N             only the input lines L with L mod N == I (lines count\n"
         "                          from 1). Default: from a Slurm array (SLURM_ARRAY_TASK_*)\n"
@@ -181,7 +183,26 @@ static void on_progress(void *ctx, const blurb_job_progress *p) {
 }
 
 /* Strict number parsing: the whole argument, within range. */
+/* Options that take a value (the others are flags): a name missing from both
+ * is an unknown option, also when nothing follows it. */
+static const char *const value_options[] = {
+    "--backend", "--ban-words", "--batch", "--best-of", "--decode-steps", "--dtype", "--examples",
+    "--examples-k", "--format", "--frequency-penalty", "--input", "--logit-bias", "--max-new-tokens",
+    "--min-new-tokens", "--min-p", "--model", "--n", "--no-repeat-ngram-size", "--output", "--presence-penalty",
+    "--progress-interval", "--repetition-penalty", "--report", "--seed", "--shard", "--stop", "--sync-records",
+    "--sync-seconds", "--temperature", "--template", "--threads", "--top-k", "--top-p"};
+
+static bool takes_value(const char *name) {
+    for (size_t i = 0; i < sizeof value_options / sizeof *value_options; i++)
+        if (strcmp(name, value_options[i]) == 0) return true;
+    return false;
+}
+
+/* Numbers are written plainly: no leading space or sign strtol would skip. */
+static bool plain_number(const char *s) { return s[0] && !isspace((unsigned char)s[0]); }
+
 static bool parse_int(const char *s, long lo, long hi, int *out) {
+    if (!plain_number(s)) return false;
     char *end;
     errno = 0;
     long v = strtol(s, &end, 10);
@@ -191,6 +212,7 @@ static bool parse_int(const char *s, long lo, long hi, int *out) {
 }
 
 static bool parse_float(const char *s, float *out) {
+    if (!plain_number(s)) return false;
     char *end;
     errno = 0;
     double v = strtod(s, &end);
@@ -277,6 +299,10 @@ int cli_generate(int argc, char **argv) {
             val = eq + 1;
         } else {
             snprintf(name, sizeof name, "%s", a);
+            if (!takes_value(name)) {
+                fprintf(stderr, "blurb generate: unknown option '%s' (see --help)\n", a);
+                goto out;
+            }
             if (i + 1 >= argc) {
                 fprintf(stderr, "blurb generate: %s needs a value (see --help)\n", a);
                 goto out;
@@ -387,9 +413,9 @@ int cli_generate(int argc, char **argv) {
         fprintf(stderr, "blurb generate: --format openai-batch takes the prompts as given: no --template or --examples\n");
         goto out;
     }
-    /* Resume and the report read the "line" members of blurb's own format. */
-    if (openai && (oo.resume || report_path)) {
-        fprintf(stderr, "blurb generate: --resume and --report do not read openai-batch output yet\n");
+    /* The report reads blurb's own "outputs"; resume and merge read both formats. */
+    if (openai && report_path) {
+        fprintf(stderr, "blurb generate: --report reads blurb's own output format, not openai-batch\n");
         goto out;
     }
     if (oo.resume && oo.atomic) {
@@ -522,7 +548,8 @@ int cli_generate(int argc, char **argv) {
         jo.hooks = &hooks;
     } else if (examples_path) {
         if (blurb_examples_load(examples_path, tmpl, tok, examples_k, model->cfg.n_ctx, &ex, &err)) {
-            fprintf(stderr, "blurb generate: %s\n", err.msg);
+            fprintf(stderr, "blurb generate: --examples: %s\n", err.msg);
+            status = 2; /* a bad option file, like --ban-words and --template @FILE */
             goto cleanup;
         }
         hooks = blurb_examples_hooks(ex);

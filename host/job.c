@@ -228,6 +228,8 @@ static int rec_prepare(job *j, size_t i, blurb_err *err) {
          * only makes this record an error record. */
         if (q->n_samples < 1 || q->max_new_tokens < 1 || q->n_stops < 0 || (q->n_stops && !q->stops))
             return rec_bad_code(j, r, BLURB_E_INVALID, "n and max_tokens must be >= 1", err);
+        if (q->best_of < 0 || (q->best_of > 0 && q->best_of < q->n_samples) || q->best_of > 1024)
+            return rec_bad_code(j, r, BLURB_E_INVALID, "best_of must be >= n (and at most 1024)", err);
         if (q->top_logprobs < 0 || q->top_logprobs > BLURB_MAX_TOP_LOGPROBS || (q->top_logprobs && !q->logprobs))
             return rec_bad_code(j, r, BLURB_E_INVALID, "top logprobs must be 0..5, with logprobs on", err);
         if (blurb_sampling_check(&q->sampling, &why)) return rec_bad_code(j, r, BLURB_E_INVALID, why.msg, err);
@@ -265,7 +267,8 @@ static int rec_prepare(job *j, size_t i, blurb_err *err) {
     }
     r->n_prompt = (int)n_ids;
     r->max_gen = n_ctx - r->n_prompt < q->max_new_tokens ? n_ctx - r->n_prompt : q->max_new_tokens;
-    r->n_draw = j->o->best_of > q->n_samples ? j->o->best_of : q->n_samples;
+    const int best_of = q->best_of > 0 ? q->best_of : j->o->best_of;
+    r->n_draw = best_of > q->n_samples ? best_of : q->n_samples;
     r->samples_left = r->n_draw;
     r->outs = calloc((size_t)r->n_draw, sizeof *r->outs);
     if (!r->outs) return blurb_seterr(err, BLURB_E_NOMEM, "out of memory");

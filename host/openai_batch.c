@@ -149,7 +149,8 @@ static int check_logit_bias(const blurb_openai_batch *ob, ob_line *u, const cJSO
         errno = 0;
         long id = strtol(k, &end, 10);
         double b;
-        if (!k[0] || *end || errno || k[0] == '-' || k[0] == '+' || id >= ob->vocab_size) {
+        /* the id's decimal digits exactly: no sign, space or leading zero */
+        if (k[0] < '0' || k[0] > '9' || (k[0] == '0' && k[1]) || *end || errno || id >= ob->vocab_size) {
             char msg[200];
             snprintf(msg, sizeof msg, "logit_bias: '%.40s' is not a token id of the vocabulary (0..%d)", k,
                      ob->vocab_size - 1);
@@ -200,6 +201,7 @@ static int prepare(void *ctx, const blurb_record *rec, blurb_job_request *req, b
 
     const cJSON *prompt = NULL;
     double d;
+    int best_of = 0;
     for (const cJSON *e = body->child; e; e = e->next) {
         const char *k = e->string;
         if (strcmp(k, "prompt") == 0) {
@@ -241,6 +243,20 @@ static int prepare(void *ctx, const blurb_record *rec, blurb_job_request *req, b
             bool nonzero;
             int rc = check_logit_bias(ob, u, e, &nonzero, why);
             if (rc) return rc;
+        } else if (strcmp(k, "best_of") == 0) {
+            if (cJSON_IsNull(e)) continue;
+            if (!number_in(e, 1, 128, true, &d)) return bad(u, why, "body.%s must be an integer in 1..128", k);
+            best_of = (int)d;
+        } else if (strcmp(k, "user") == 0) {
+            if (!cJSON_IsString(e) && !cJSON_IsNull(e)) return bad(u, why, "body.%s must be a string", k);
+        } else if (strcmp(k, "stream") == 0 || strcmp(k, "echo") == 0) {
+            if (cJSON_IsNull(e) || cJSON_IsFalse(e)) continue;
+            if (!cJSON_IsTrue(e)) return bad(u, why, "body.%s must be a boolean", k);
+            return bad(u, why, k[0] == 's' ? "body.%s: a batch result is never streamed; leave it false"
+                                           : "body.%s is not supported: the text holds the completion only", k);
+        } else if (strcmp(k, "suffix") == 0) {
+            if (cJSON_IsNull(e)) continue;
+            return bad(u, why, "body.%s is not supported: GPT-2 models have no insertion mode", k);
         } else if (strcmp(k, "logprobs") == 0) {
             if (cJSON_IsNull(e)) continue;
             if (!number_in(e, 0, BLURB_MAX_TOP_LOGPROBS, true, &d))
@@ -255,6 +271,9 @@ static int prepare(void *ctx, const blurb_record *rec, blurb_job_request *req, b
     if (cJSON_IsArray(prompt))
         return bad(u, why, "%s: a list prompt is not supported; give one prompt string per line", "body.prompt");
     if (!cJSON_IsString(prompt)) return bad(u, why, "%s must be a string", "body.prompt");
+    if (best_of > 0 && best_of < req->n_samples)
+        return bad(u, why, "body.%s must be >= n", "best_of");
+    req->best_of = best_of;
 
     req->sampling.presence_penalty = u->presence_penalty;
     req->sampling.frequency_penalty = u->frequency_penalty;

@@ -45,6 +45,26 @@ static double mono_now(void) {
     return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }
 
+/* The input line number of an output record: blurb's "line", or the L of an
+ * openai-batch result's "id": "batch_req_L" (openai_batch.h); NAN if none. */
+static double record_line(const cJSON *root) {
+    const cJSON *ln = cJSON_GetObjectItemCaseSensitive(root, "line");
+    if (ln) return cJSON_IsNumber(ln) ? ln->valuedouble : NAN;
+    const cJSON *id = cJSON_GetObjectItemCaseSensitive(root, "id");
+    static const char pre[] = "batch_req_";
+    if (!cJSON_IsString(id) || strncmp(id->valuestring, pre, sizeof pre - 1) != 0 ||
+        !cJSON_GetObjectItemCaseSensitive(root, "custom_id"))
+        return NAN;
+    const char *digits = id->valuestring + sizeof pre - 1;
+    if (*digits < '1' || *digits > '9' || strlen(digits) > 18) return NAN;
+    double d = 0;
+    for (const char *p = digits; *p; p++) {
+        if (*p < '0' || *p > '9') return NAN;
+        d = d * 10 + (*p - '0');
+    }
+    return d;
+}
+
 int blurb_output_scan(const char *data, size_t len, size_t *complete, long **lines, size_t *n_lines,
                       blurb_err *err) {
     *complete = 0;
@@ -60,14 +80,13 @@ int blurb_output_scan(const char *data, size_t len, size_t *complete, long **lin
         size_t l = (size_t)(nl - (data + pos));
         file_line++;
         cJSON *root = cJSON_ParseWithLength(data + pos, l);
-        const cJSON *ln = root ? cJSON_GetObjectItemCaseSensitive(root, "line") : NULL;
-        double d = cJSON_IsNumber(ln) ? ln->valuedouble : NAN;
+        const double d = record_line(root);
         cJSON_Delete(root);
         if (!(d >= 1 && d < 9e18 && d == floor(d))) { /* 9e18: (long)d stays defined */
             free(v);
             return blurb_seterr(err, BLURB_E_FORMAT,
-                                "line %ld of the existing output is not a blurb record with a \"line\" number",
-                                file_line);
+                                "line %ld is not a blurb output record (no \"line\" number, no "
+                                "\"batch_req_N\" id)", file_line);
         }
         if (n == cap) {
             size_t nc = cap ? 2 * cap : 1024;

@@ -102,7 +102,7 @@ int main(void) {
             CHECK(strcmp(str(j, "system"), "blurb") == 0);
             CHECK(strcmp(str(j, "backend"), "cpu") == 0);
             CHECK(strcmp(str(j, "device"), "cpu") == 0);
-            CHECK(strcmp(str(j, "dtype"), "f32") == 0);
+            CHECK(strcmp(str(j, "dtype"), "fp32") == 0);
             CHECK(strstr(str(j, "model"), "weights/default") != NULL);
             CHECK(num(j, "batch") == batch);
             CHECK(num(j, "n_layer") == 6 && num(j, "n_embd") == 256 && num(j, "n_ctx") == 512);
@@ -146,7 +146,7 @@ int main(void) {
              BLURB_CLI, default_dir());
     CHECK(run_cmd(cmd, &out) == 0);
     CHECKF(strstr(out, "gen tok/s") != NULL && strstr(out, "roofline%") != NULL, "%s", out);
-    CHECKF(strstr(out, " cpu  f32        2 ") != NULL, "%s", out);
+    CHECKF(strstr(out, " cpu  fp32       2 ") != NULL, "%s", out);
     free(out);
 
     /* Bad usage exits 2 with a reason; a prompt longer than n_ctx too. */

@@ -13,7 +13,8 @@
  *   field, a missing custom_id, a line that is not JSON, an out-of-vocabulary
  *   logit_bias id, each with its exact error code;
  * every output line is valid JSON with exactly the members, in order, of the
- * format (include/blurb/openai_batch.h); a rerun and a --batch 1 run give the
+ * format (include/blurb/openai_batch.h); a rerun, a --batch 1 run, a run
+ * resumed after a torn write and two shards joined by `blurb merge` give the
  * same bytes. At most 16 new tokens per sequence. */
 #include <cjson/cJSON.h>
 #include <stdarg.h>
@@ -245,6 +246,37 @@ static void check_bytes_line(const cJSON *o) {
     }
 }
 
+/* Lines 16 and 17: the 4 draws of "bo", and n 2 of best_of 4 of the same
+ * stream: the 2 with the highest mean token logprob, best first. */
+static void check_best_of(const cJSON *all4, const cJSON *best2) {
+    const cJSON *b4 = served_lp(all4, 16, "bo", 4, true);
+    const cJSON *b2 = served(best2, 17, "bo", 2);
+    double mean[4];
+    const char *text[4];
+    int i = 0;
+    for (const cJSON *c = cJSON_GetObjectItemCaseSensitive(b4, "choices")->child; c && i < 4; c = c->next, i++) {
+        text[i] = str_of(c, "text");
+        double sum = 0;
+        int nt = 0;
+        for (const cJSON *x = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(c, "logprobs"),
+                                                               "token_logprobs")->child; x; x = x->next, nt++)
+            sum += x->valuedouble;
+        mean[i] = nt ? sum / nt : -1e30;
+    }
+    REQUIRE(i == 4);
+    int first = 0;
+    for (int k = 1; k < 4; k++)
+        if (mean[k] > mean[first]) first = k;
+    int second = first == 0 ? 1 : 0;
+    for (int k = 0; k < 4; k++)
+        if (k != first && mean[k] > mean[second]) second = k;
+    const cJSON *ch = cJSON_GetObjectItemCaseSensitive(b2, "choices");
+    CHECKF(strcmp(str_of(cJSON_GetArrayItem(ch, 0), "text"), text[first]) == 0 &&
+               strcmp(str_of(cJSON_GetArrayItem(ch, 1), "text"), text[second]) == 0,
+           "best_of kept '%s' and '%s', the best are %d and %d", str_of(cJSON_GetArrayItem(ch, 0), "text"),
+           str_of(cJSON_GetArrayItem(ch, 1), "text"), first, second);
+}
+
 /* One request line: {"custom_id", "method", "url", "body": {"prompt", ...extra}}. */
 static void add_req(FILE *f, const char *custom_id, const char *url, const char *prompt, const char *extra_json) {
     cJSON *o = cJSON_CreateObject();
@@ -306,7 +338,7 @@ int main(void) {
             "{\"max_tokens\": 12, \"temperature\": 1.0, \"top_p\": 1, \"n\": 3, \"seed\": 42}");            /* 2 */
     add_req(f, "chat", "/v1/chat/completions", NULL, "{\"messages\": [{\"role\": \"user\", \"content\": \"hi\"}]}"); /* 3 */
     add_req(f, "list", "/v1/completions", NULL, "{\"prompt\": [\"a\", \"b\"]}");                            /* 4 */
-    add_req(f, "unknown", "/v1/completions", prompt, "{\"best_of\": 2}");                                    /* 5 */
+    add_req(f, "unknown", "/v1/completions", prompt, "{\"frobnicate\": 2}");                                 /* 5 */
     add_req(f, "presence", "/v1/completions", prompt, "{\"presence_penalty\": 0.5}");                        /* 6 */
     add_req(f, "presence0", "/v1/completions", prompt,
             "{\"presence_penalty\": 0, \"frequency_penalty\": 0, \"logit_bias\": {}, \"logprobs\": null, "
@@ -323,6 +355,11 @@ int main(void) {
     /* Token 245 is the lone byte 0x97: each draw is a U+FFFD of the text. */
     add_req(f, "bytes", "/v1/completions", prompt,
             "{\"logprobs\": 1, \"max_tokens\": 6, \"temperature\": 0, \"logit_bias\": {\"245\": 100}}");   /* 15 */
+    /* best_of: the same stream drawn 4 times; n 2 of best_of 4 keeps the 2 best. */
+    add_req(f, "bo", "/v1/completions", prompt, "{\"n\": 4, \"temperature\": 1, \"logprobs\": 0, \"user\": \"u1\"}"); /* 16 */
+    add_req(f, "bo", "/v1/completions", prompt,
+            "{\"n\": 2, \"best_of\": 4, \"temperature\": 1, \"stream\": false, \"echo\": null}");             /* 17 */
+    add_req(f, "stream", "/v1/completions", prompt, "{\"stream\": true}");                                    /* 18 */
     REQUIRE(fclose(f) == 0);
 
     REQUIRE(cli("--format openai-batch --max-new-tokens 8 --input %s --output %s", path_in("req.jsonl"),
@@ -334,14 +371,14 @@ int main(void) {
     REQUIRE(copy);
     char *lines[32];
     int n = split(copy, lines, 32);
-    CHECK(n == 15);
-    cJSON *o[15] = {0};
-    for (int i = 0; i < n && i < 15; i++) {
+    CHECK(n == 18);
+    cJSON *o[18] = {0};
+    for (int i = 0; i < n && i < 18; i++) {
         o[i] = cJSON_Parse(lines[i]);
         CHECKF(o[i] != NULL, "line %d is not JSON: %s", i + 1, lines[i]);
     }
-    if (n == 15 && o[0] && o[1] && o[2] && o[3] && o[4] && o[5] && o[6] && o[7] && o[8] && o[9] && o[10] &&
-        o[11] && o[12] && o[13] && o[14]) {
+    if (n == 18 && o[0] && o[1] && o[2] && o[3] && o[4] && o[5] && o[6] && o[7] && o[8] && o[9] && o[10] &&
+        o[11] && o[12] && o[13] && o[14] && o[15] && o[16] && o[17]) {
         /* 1: greedy equals the plain greedy run (which trims the text). */
         const cJSON *b = served(o[0], 1, "greedy", 1);
         const cJSON *c0 = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(b, "choices"), 0);
@@ -386,7 +423,7 @@ int main(void) {
         CHECK(cJSON_Compare(r2, r12, true));
         refused(o[2], 3, "chat", "unsupported_url", "/v1/chat/completions");
         refused(o[3], 4, "list", "invalid_request", "list prompt");
-        refused(o[4], 5, "unknown", "invalid_request", "unknown field 'body.best_of'");
+        refused(o[4], 5, "unknown", "invalid_request", "unknown field 'body.frobnicate'");
         served(o[5], 6, "presence", 1); /* presence_penalty is applied by the sampler */
         /* 7: default values of the unsupported parameters are fine: same as 1. */
         b = served(o[6], 7, "presence0", 1);
@@ -395,6 +432,8 @@ int main(void) {
         check_logprobs_line(o[7], o[0], p0);
         check_lp0_line(o[13]);
         check_bytes_line(o[14]);
+        check_best_of(o[15], o[16]);
+        refused(o[17], 18, "stream", "invalid_request", "never streamed");
         /* 9: the per-line stop cuts the greedy text where the stop string starts. */
         b = served(o[8], 9, "stop", 1);
         c0 = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(b, "choices"), 0);
@@ -408,7 +447,7 @@ int main(void) {
         refused(o[10], 11, NULL, "invalid_json", "invalid JSON");
         refused(o[12], 13, "bias", "invalid_request", "not a token id");
     }
-    for (int i = 0; i < 15; i++) cJSON_Delete(o[i]);
+    for (int i = 0; i < 18; i++) cJSON_Delete(o[i]);
 
     /* Reruns: the same bytes, also at --batch 1. */
     REQUIRE(cli("--format openai-batch --max-new-tokens 8 --input %s --output %s", path_in("req.jsonl"),
@@ -423,8 +462,39 @@ int main(void) {
     /* Usage errors. */
     CHECK(cli("--format openai-batch --template x --input %s --output /dev/null 2>/dev/null", path_in("req.jsonl")) == 2);
     CHECK(cli("--format xml --input %s --output /dev/null 2>/dev/null", path_in("req.jsonl")) == 2);
-    CHECK(cli("--format openai-batch --resume --input %s --output %s 2>/dev/null", path_in("req.jsonl"),
-              path_in("r.out")) == 2);
+    CHECK(cli("--format openai-batch --report %s --input %s --output %s 2>/dev/null", path_in("rep.json"),
+              path_in("req.jsonl"), path_in("r.out")) == 2);
+
+    /* --resume after a kill: the first 6 lines and half of the 7th were
+     * written; the resumed file is the uninterrupted run's bytes. */
+    {
+        size_t cut6 = 0;
+        for (int k = 0; k < 6; k++) cut6 += strcspn(out_a + cut6, "\n") + 1;
+        size_t half = cut6 + strcspn(out_a + cut6, "\n") / 2;
+        FILE *r = fopen(path_in("r.out"), "wb");
+        REQUIRE(r && fwrite(out_a, 1, half, r) == half && fclose(r) == 0);
+        REQUIRE(cli("--format openai-batch --max-new-tokens 8 --resume --input %s --output %s", path_in("req.jsonl"),
+                    path_in("r.out")) == 0);
+        size_t len_r = 0;
+        char *out_r = slurp(path_in("r.out"), &len_r);
+        CHECK(out_r && len_r == len_a && memcmp(out_a, out_r, len_a) == 0);
+        free(out_r);
+    }
+    /* Shards 0/2 and 1/2, then `blurb merge`: the unsharded bytes. */
+    {
+        for (int k = 0; k < 2; k++)
+            REQUIRE(cli("--format openai-batch --max-new-tokens 8 --shard %d/2 --input %s --output %s", k,
+                        path_in("req.jsonl"), path_in("s.{shard}.out")) == 0);
+        char cmd[2048];
+        snprintf(cmd, sizeof cmd, "'%s' merge --output '%s' --input '%s' '%s' '%s'", BLURB_CLI, path_in("m.out"),
+                 path_in("req.jsonl"), path_in("s.0-of-2.out"), path_in("s.1-of-2.out"));
+        int st = system(cmd);
+        CHECK(st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0);
+        size_t len_m = 0;
+        char *out_m = slurp(path_in("m.out"), &len_m);
+        CHECK(out_m && len_m == len_a && memcmp(out_a, out_m, len_a) == 0);
+        free(out_m);
+    }
 
     free(out_a);
     free(out_b);

@@ -122,6 +122,7 @@ typedef struct blurb_job_request {
     const char *const *stops;   /* stop strings (non-empty UTF-8); must live until format runs */
     int n_stops;
     bool keep_space;            /* true: the text is not trimmed of ASCII whitespace */
+    int best_of;                /* > 0: this record's best-of K (>= n_samples), else opts.best_of's */
     bool logprobs;              /* keep per-token ids and logprobs for format (job-wide: opts.logprobs) */
     int top_logprobs;           /* with logprobs: also the 0..BLURB_MAX_TOP_LOGPROBS most likely
                                    tokens of each step's raw distribution (blurb_top_logprobs) */

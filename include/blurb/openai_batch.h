@@ -20,6 +20,12 @@
  *   presence_penalty, frequency_penalty (-2..2) and logit_bias (token ids of the
  *                                 vocabulary, biases -100..100): the sampler's own
  *                                 controls (sampler.h), OpenAI semantics.
+ *   best_of (1..128, >= n)        draws best_of completions and returns the n with
+ *                                 the highest mean log-probability per token, best
+ *                                 first (job.h's best-of; replaces --best-of)
+ *   user                          accepted and ignored; stream, echo: false or
+ *                                 null only; suffix: null only (else the line
+ *                                 is refused: invalid_request)
  *   logprobs (0..5, or null)      per-token log-probabilities in each choice
  *                                 (below), with that many alternatives per token;
  *                                 null leaves --logprobs's choice (alternatives 0).

@@ -46,9 +46,11 @@ typedef struct blurb_output blurb_output;
 
 /* Scans an existing output (data, len bytes): *complete receives the bytes up
  * to and including the last '\n' (0 when there is none), and *lines /
- * *n_lines (malloc'ed, may be NULL when 0) the "line" value of every complete
- * line, in file order. Returns 0, BLURB_E_FORMAT when a complete line is not
- * a JSON object with an integer "line" >= 1 (naming the line of the file), or
+ * *n_lines (malloc'ed, may be NULL when 0) the input line number of every
+ * complete line, in file order: its "line" value, or for an openai-batch
+ * result (openai_batch.h, which has no "line") the L of its "id":
+ * "batch_req_L". Returns 0, BLURB_E_FORMAT when a complete line is not a JSON
+ * object with either (an integer >= 1; naming the line of the file), or
  * BLURB_E_NOMEM. */
 int blurb_output_scan(const char *data, size_t len, size_t *complete, long **lines, size_t *n_lines,
                       blurb_err *err);
