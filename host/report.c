@@ -134,6 +134,23 @@ static size_t ngram_len(const words *w, size_t i, size_t k) { return w->start[i 
 
 /* ---- the report ---------------------------------------------------------------- */
 
+/* A reason with every run of ASCII digits replaced by N (malloc'ed; NULL when out of memory). */
+static char *reason_key(const char *r) {
+    char *k = malloc(strlen(r) + 1);
+    if (!k) return NULL;
+    size_t n = 0;
+    for (const char *p = r; *p;) {
+        if (*p >= '0' && *p <= '9') {
+            k[n++] = 'N';
+            while (*p >= '0' && *p <= '9') p++;
+        } else {
+            k[n++] = *p++;
+        }
+    }
+    k[n] = '\0';
+    return k;
+}
+
 int blurb_report_compute(const char *data, size_t len, char **json, blurb_err *err) {
     *json = NULL;
     int rc = 0;
@@ -173,12 +190,15 @@ int blurb_report_compute(const char *data, size_t len, char **json, blurb_err *e
         records++;
         if (cJSON_IsString(er)) {
             n_err++;
-            cJSON *c = cJSON_GetObjectItemCaseSensitive(reasons, er->valuestring);
+            char *key = reason_key(er->valuestring);
+            cJSON *c = key ? cJSON_GetObjectItemCaseSensitive(reasons, key) : NULL;
             if (c) cJSON_SetNumberValue(c, c->valuedouble + 1);
-            else if (!cJSON_AddNumberToObject(reasons, er->valuestring, 1)) {
+            else if (!key || !cJSON_AddNumberToObject(reasons, key, 1)) {
+                free(key);
                 cJSON_Delete(root);
                 goto nomem;
             }
+            free(key);
             cJSON_Delete(root);
             continue;
         }

@@ -20,7 +20,7 @@ static const char OUT[] =
     "\n"
     "{\"id\": \"d\", \"line\": 5, \"prompt_tokens\": 5, \"outputs\": [{\"text\": \"Blue denim jeans.\", \"tokens\": 40, "
     "\"finish_reason\": \"length\", \"mean_logprob\": -2.0000}]}\n"
-    "{\"id\": \"e\", \"line\": 6, \"error\": \"missing required field 'title'\"}\n"
+    "{\"id\": \"e\", \"line\": 6, \"error\": \"invalid JSON at column 12\"}\n"
     "{\"id\": 7, \"line\": 7, \"error\": \"invalid JSON at column 3\"}\n"
     "{\"id\": \"g\", \"line\": 8, \"prompt_tokens\": 5, \"outputs\": [{\"text\": \"\", \"tokens\": 1, "
     "\"finish_reason\": \"stop\", \"mean_logprob\": null}]}\n"
@@ -77,8 +77,9 @@ static void test_fixed_file(void) {
     CHECK(fabs(num(r, "duplicate_share") - 3.0 / 6.0) < 1e-12);
     const cJSON *ebr = cJSON_GetObjectItemCaseSensitive(r, "errors_by_reason");
     CHECK(cJSON_GetArraySize(ebr) == 2);
-    CHECK(num(ebr, "missing required field 'title'") == 2);
-    CHECK(num(ebr, "invalid JSON at column 3") == 1);
+    /* digit runs read as N: columns 12 and 3 are one reason */
+    CHECK(num(ebr, "missing required field 'title'") == 1);
+    CHECK(num(ebr, "invalid JSON at column N") == 2);
     cJSON_Delete(r);
     free(json);
 }
