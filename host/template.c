@@ -311,6 +311,11 @@ int blurb_template_render(const blurb_template *t, const blurb_record *rec, char
                 rc = blurb_seterr(why, BLURB_E_FORMAT, "missing required field '%.*s'", (int)s->len, name);
                 goto fail;
             }
+            /* An empty required field would leave a prompt without its product. */
+            if (absent_or_empty(v)) {
+                rc = blurb_seterr(why, BLURB_E_FORMAT, "required field '%.*s' is empty", (int)s->len, name);
+                goto fail;
+            }
             rc = render_value(&b, rec, s, name, v, why);
             if (rc) goto fail;
         }

@@ -66,8 +66,9 @@ static void test_default(void) {
            "Product: DKNY Bag\nBrand: DKNY\nDescription:");
     expect(d, "{\"title\": \"T\", \"brand\": null, \"category\": \"\"}", "Product: T\nDescription:");
     expect(d, "{\"title\": \"T\", \"brand\": [], \"category\": [\"a\", \"b\"]}", "Product: T\nCategory: a, b\nDescription:");
-    /* A required field that is empty is still there. */
-    expect(d, "{\"title\": \"\"}", "Product: \nDescription:");
+    /* An empty required field is an error, like a missing one. */
+    expect_error(d, "{\"title\": \"\"}", "required field 'title' is empty");
+    expect_error(d, "{\"title\": []}", "required field 'title' is empty");
     expect_error(d, "{\"brand\": \"DKNY\"}", "missing required field 'title'");
     expect_error(d, "{\"title\": null}", "missing required field 'title'");
     expect_error(d, "{\"Title\": \"x\"}", "missing required field 'title'");

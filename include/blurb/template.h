@@ -12,8 +12,9 @@
  *
  * Values: strings as they are; numbers as written in the input (1.50 stays
  * 1.50); true / false; arrays of those joined with ", ". A required field that
- * is missing or null, an object where a value is expected, or an array holding
- * anything else makes the record an error record. The prompt is exactly the
+ * is missing or null ("missing required field 'NAME'") or empty, "" or []
+ * ("required field 'NAME' is empty"), an object where a value is expected, or
+ * an array holding anything else makes the record an error record. The prompt is exactly the
  * rendered text: nothing is added, trimmed or escaped. */
 #ifndef BLURB_TEMPLATE_H
 #define BLURB_TEMPLATE_H
