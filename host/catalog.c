@@ -217,6 +217,22 @@ static size_t json_number_len(const char *s, size_t n) {
 /* Second pass over a line cJSON accepted: rejects what cJSON lets through
  * (raw control characters, stray bytes where it skips "whitespace", numbers
  * like 01 or 1.) and escaped NULs, and records every number's text. */
+/* How many arrays and objects are open at byte `end` of s (strings skipped). */
+static size_t nesting_before(const char *s, size_t end) {
+    size_t depth = 0;
+    for (size_t i = 0; i < end; i++) {
+        if (s[i] == '"') {
+            for (i++; i < end && s[i] != '"'; i++)
+                if (s[i] == '\\') i++;
+        } else if (s[i] == '[' || s[i] == '{') {
+            depth++;
+        } else if ((s[i] == ']' || s[i] == '}') && depth > 0) {
+            depth--;
+        }
+    }
+    return depth;
+}
+
 static int scan_accepted(blurb_record *rec, blurb_err *why) {
     const char *s = rec->text;
     size_t len = rec->text_len;
@@ -370,6 +386,10 @@ int blurb_record_parse(const char *line, size_t len, long line_no, blurb_record 
             return blurb_seterr(why, BLURB_E_FORMAT,
                                 "invalid JSON at column %zu: lone UTF-16 surrogate escape \\%.5s "
                                 "(cJSON refuses unpaired surrogates)", at + 1, rec->text + at + 1);
+        if (nesting_before(rec->text, pos < len ? pos : len) >= CJSON_NESTING_LIMIT)
+            return blurb_seterr(why, BLURB_E_FORMAT,
+                                "JSON nested more than %d levels deep at column %zu (cJSON's limit)",
+                                (int)CJSON_NESTING_LIMIT, pos + 1);
         /* cJSON reports where it gave up, which for an unterminated value or a
          * trailing comma is past the last byte. */
         if (pos >= len)

@@ -125,6 +125,7 @@ typedef struct job {
     size_t max_stop_len;
     float *row;          /* [vocab_size] one logits row, for top logprobs */
     int decode_steps;    /* most decode steps per backend call */
+    size_t max_tok_bytes; /* bytes of the vocabulary's longest token */
     int32_t *feed;       /* [n_slots] first tokens of a multi-step decode */
     char **ban;          /* banned phrases, ASCII lower-cased */
     size_t *ban_len;
@@ -243,6 +244,15 @@ static int rec_prepare(job *j, size_t i, blurb_err *err) {
         if (rc == BLURB_E_NOMEM) return blurb_seterr(err, rc, "line %ld: %s", r->src->line_no, why.msg);
         if (rc) return rec_bad(j, r, why.msg, err);
 
+        /* No token is longer than max_tok_bytes: a longer prompt cannot fit,
+         * and encoding megabytes only to say so would cost memory and time. */
+        if (j->max_tok_bytes > 0 && prompt_len / j->max_tok_bytes > (size_t)j->be->n_ctx) {
+            char reason[256];
+            snprintf(reason, sizeof reason, "prompt too long: %zu bytes are more than the context of %d tokens holds",
+                     prompt_len, j->be->n_ctx);
+            free(prompt);
+            return rec_bad(j, r, reason, err);
+        }
         rc = blurb_tokenizer_encode(j->tok, prompt, prompt_len, false, &r->prompt, &n_ids, &why);
         free(prompt);
         if (rc == BLURB_E_NOMEM) return blurb_seterr(err, rc, "line %ld: %s", r->src->line_no, why.msg);
@@ -801,6 +811,10 @@ int blurb_job_run(blurb_backend *be, const blurb_tokenizer *tok, const blurb_cat
     reqs = calloc((size_t)j.n_slots, sizeof *reqs);
     chunk_seq = calloc((size_t)j.n_slots, sizeof *chunk_seq);
     req_seq = calloc((size_t)j.n_slots, sizeof *req_seq);
+    for (int32_t id = 0; id < be->vocab_size; id++) {
+        size_t n = 0;
+        if (blurb_tokenizer_token_bytes(tok, id, &n) && n > j.max_tok_bytes) j.max_tok_bytes = n;
+    }
     j.decode_steps = o->decode_steps > 0 ? o->decode_steps : be->decode_steps > 0 ? be->decode_steps : 1;
     toks = calloc((size_t)j.n_slots * (size_t)j.decode_steps, sizeof *toks);
     lps = calloc((size_t)j.n_slots * (size_t)j.decode_steps, sizeof *lps);

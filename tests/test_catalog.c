@@ -138,6 +138,17 @@ static void test_bad(void) {
     bad(L("{\"a\": \"ok \\uDC00\"}"), "lone UTF-16 surrogate escape \\uDC00");
     bad(L("{\"a\": \"\\ud83d x\"}"), "surrogate");
     bad(L("[1, 2]"), "not a JSON object (an array)");
+    /* Valid JSON nested deeper than cJSON parses: named as such, not as a syntax error. */
+    {
+        static char deep[4004];
+        size_t n = 0;
+        memcpy(deep, "{\"a\": ", 6);
+        n = 6;
+        for (int i = 0; i < 1500; i++) deep[n++] = '[';
+        for (int i = 0; i < 1500; i++) deep[n++] = ']';
+        deep[n++] = '}';
+        bad(deep, n, "JSON nested more than 1000 levels deep");
+    }
     bad(L("\"just a string\""), "not a JSON object (a string)");
     bad(L("3"), "not a JSON object (a number)");
     bad(L("null"), "not a JSON object (null)");
