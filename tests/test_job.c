@@ -422,6 +422,20 @@ static void test_chunked_prefill(void) {
     fake_free(f);
 }
 
+/* The options of the invariance runs: 3 samples of up to 12 tokens, prompts
+ * cut in chunks of 5, at most 9 tokens a step, stop at ",". */
+static blurb_job_opts invariance_opts(const char *const *stops, int decode_steps) {
+    blurb_job_opts o = opts();
+    o.n_samples = 3;
+    o.max_new_tokens = 12;
+    o.prefill_chunk = 5;
+    o.step_tokens = 9;
+    o.stops = stops;
+    o.n_stops = 1;
+    o.decode_steps = decode_steps;
+    return o;
+}
+
 /* Many records, several samples each, random lengths: the output must not
  * depend on the number of slots, and each record's line must not depend on
  * the input order. */
@@ -438,18 +452,12 @@ static void test_invariance(void) {
     for (int i = 0; i < n; i++) strcat(shuffled, lines[(i * 17 + 5) % n]);
     char *outs[4];
     int slots[] = {1, 3, 16, 7};
+    const char *stops[] = {","};
     for (int k = 0; k < 4; k++) {
         fake *f = fake_new(slots[k], 64);
         f->words = words;
         f->n_words = 8;
-        blurb_job_opts o = opts();
-        o.n_samples = 3;
-        o.max_new_tokens = 12;
-        o.prefill_chunk = 5;
-        o.step_tokens = 9;
-        const char *stops[] = {","};
-        o.stops = stops;
-        o.n_stops = 1;
+        blurb_job_opts o = invariance_opts(stops, 1);
         blurb_job_stats st;
         blurb_err err;
         REQUIRE(run(f, k == 3 ? shuffled : in, &o, &outs[k], &st, &err) == 0);
@@ -466,15 +474,7 @@ static void test_invariance(void) {
         fake *f = fake_new(k == 3 ? 7 : 16, k == 3 ? 40 : 64);
         f->words = words;
         f->n_words = 8;
-        blurb_job_opts o = opts();
-        o.n_samples = 3;
-        o.max_new_tokens = 12;
-        o.prefill_chunk = 5;
-        o.step_tokens = 9;
-        o.decode_steps = steps[k];
-        const char *stops[] = {","};
-        o.stops = stops;
-        o.n_stops = 1;
+        blurb_job_opts o = invariance_opts(stops, steps[k]);
         blurb_job_stats st;
         blurb_err err;
         char *out = NULL;
