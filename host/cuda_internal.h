@@ -19,6 +19,8 @@
  * also the largest CUDA-graph bucket. */
 #define CUDA_TMAX 2048
 #define CUDA_GRAPH_BUCKETS 12 /* decode buckets of 1, 2, 4, ..., 2048 rows */
+/* Logits rows copied to the host at once for the host-drawn requests. */
+#define CUDA_HOST_ROWS 64
 /* Requests per sampling launch (the sampling scratch is sized for this many). */
 #define CUDA_SAMPLE_CHUNK 256
 /* cuBLASLt workspace for the non-invariant mode (split-K and friends). */
@@ -138,8 +140,9 @@ typedef struct cuda_backend {
     int sp_cap;
     /* Host fallback for the issue-7 sampling controls the kernel lacks
      * (cuda_sample.c): one logits row and a reference-sampler scratch. */
-    float *h_row;
-    blurb_sampler_scratch *host_scratch;
+    float *h_rows;                        /* pinned [CUDA_HOST_ROWS][V] */
+    blurb_sampler_scratch **host_scratch; /* one per host thread */
+    int n_host_scratch;
     void *smp_scratch;   /* CUDA_SAMPLE_CHUNK requests */
 
     cuda_gemm g_qkv, g_proj, g_fc, g_mlp, g_lm;

@@ -6,6 +6,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#ifdef _OPENMP
+#include <omp.h>
+#define OMP(directive) _Pragma(directive)
+#else
+#define OMP(directive)
+#endif
+
 #include "cuda_internal.h"
 
 static void fill_param(blurb_sample_param *d, const blurb_sample_req *r, int row, int slot, int hist_len) {
@@ -35,10 +42,12 @@ void cuda_sample_free(cuda_backend *be) {
     be->d_tok = be->h_tok = NULL;
     be->d_lp = be->h_lp = NULL;
     be->sp_cap = 0;
-    free(be->h_row);
-    be->h_row = NULL;
-    blurb_sampler_scratch_free(be->host_scratch);
+    if (be->h_rows) cudaFreeHost(be->h_rows);
+    be->h_rows = NULL;
+    for (int t = 0; t < be->n_host_scratch; t++) blurb_sampler_scratch_free(be->host_scratch[t]);
+    free(be->host_scratch);
     be->host_scratch = NULL;
+    be->n_host_scratch = 0;
 }
 
 static int ensure_requests(cuda_backend *be, int n, blurb_err *err) {
@@ -54,6 +63,79 @@ static int ensure_requests(cuda_backend *be, int n, blurb_err *err) {
     CU_TRY(cudaMallocHost((void **)&be->h_tok, (size_t)cap * sizeof *be->h_tok));
     CU_TRY(cudaMallocHost((void **)&be->h_lp, (size_t)cap * sizeof *be->h_lp));
     be->sp_cap = cap;
+    return 0;
+}
+
+static int host_buffers(cuda_backend *be, blurb_err *err) {
+    if (be->h_rows && be->host_scratch) return 0;
+    int nt = 1;
+#ifdef _OPENMP
+    nt = omp_get_max_threads();
+#endif
+    if (!be->h_rows)
+        CU_TRY(cudaMallocHost((void **)&be->h_rows, (size_t)CUDA_HOST_ROWS * (size_t)be->V * sizeof(float)));
+    if (!be->host_scratch) {
+        be->host_scratch = calloc((size_t)nt, sizeof *be->host_scratch);
+        if (!be->host_scratch) return blurb_seterr(err, BLURB_E_NOMEM, "cuda backend: out of memory for host sampling");
+        be->n_host_scratch = nt;
+        for (int t = 0; t < nt; t++)
+            if (!(be->host_scratch[t] = blurb_sampler_scratch_new(be->V))) {
+                cuda_sample_free(be);
+                return blurb_seterr(err, BLURB_E_NOMEM, "cuda backend: out of memory for host sampling");
+            }
+    }
+    return 0;
+}
+
+/* The kernel knows the issue-4 controls only. A request that uses logit
+ * bias, presence/frequency, min-p, no-repeat n-grams or an exclusion list
+ * (--ban-words redraws) is drawn again on the host by the reference
+ * blurb_sample_row from its fp32 logits row, so its result is exactly the CPU
+ * backend's for the same logits and never silently differs; the kernel's draw
+ * for it is discarded. Rows come over CUDA_HOST_ROWS at a time with one
+ * synchronisation, and are drawn on the host threads in parallel (each
+ * request's draw depends only on its own row, history and stream). */
+static int host_redraw(cuda_backend *be, const blurb_sample_req *reqs, int n, int32_t *tokens, float *logprobs,
+                       blurb_err *err) {
+    const blurb_backend *b = &be->base;
+    int idx[CUDA_HOST_ROWS];
+    for (int i0 = 0; i0 < n;) {
+        int m = 0;
+        for (; i0 < n && m < CUDA_HOST_ROWS; i0++)
+            if (blurb_sampling_uses_extended(reqs[i0].params)) idx[m++] = i0;
+        if (m == 0) break;
+        int rc = host_buffers(be, err);
+        if (rc < 0) return rc;
+        for (int k = 0; k < m; k++)
+            CU_TRY(cudaMemcpyAsync(be->h_rows + (size_t)k * (size_t)be->V,
+                                   be->logits + (size_t)reqs[idx[k]].row * (size_t)be->Vpad,
+                                   (size_t)be->V * sizeof(float), cudaMemcpyDeviceToHost, be->stream));
+        CU_TRY(cudaStreamSynchronize(be->stream));
+        int failed = -1;
+        const int nt = be->n_host_scratch;
+        (void)nt;
+        OMP("omp parallel for num_threads(nt) schedule(dynamic, 1)")
+        for (int k = 0; k < m; k++) {
+            int t = 0;
+#ifdef _OPENMP
+            t = omp_get_thread_num();
+#endif
+            const blurb_sample_req *r = &reqs[idx[k]];
+            float lp = 0.0f;
+            const int tok = blurb_sample_row(be->h_rows + (size_t)k * (size_t)be->V, be->V, r->params,
+                                             b->slot_tokens[r->slot], b->slot_len[r->slot], r->n_generated, r->key,
+                                             (uint32_t)r->n_generated, be->host_scratch[t], logprobs ? &lp : NULL);
+            if (tok < 0) {
+                OMP("omp critical(blurb_cuda_host_redraw)")
+                failed = idx[k];
+            } else {
+                tokens[idx[k]] = tok;
+                if (logprobs) logprobs[idx[k]] = lp;
+            }
+        }
+        if (failed >= 0)
+            return blurb_seterr(err, BLURB_E_INVALID, "cuda backend: the host sampler refused request %d", failed);
+    }
     return 0;
 }
 
@@ -80,34 +162,7 @@ int cuda_op_sample(blurb_backend *b, const blurb_sample_req *reqs, int n, int32_
     CU_TRY(cudaStreamSynchronize(be->stream));
     memcpy(tokens, be->h_tok, (size_t)n * sizeof *tokens);
     if (logprobs) memcpy(logprobs, be->h_lp, (size_t)n * sizeof *logprobs);
-    /* The kernel knows the issue-4 controls only. A request that uses logit
-     * bias, presence/frequency, min-p, no-repeat n-grams or an exclusion list
-     * (--ban-words redraws) is drawn again on the host by the reference
-     * blurb_sample_row from its fp32 logits row, so its result is exactly the
-     * CPU backend's for the same logits and never silently differs. The
-     * kernel's draw for it is discarded; the row copy is V floats. */
-    for (int i = 0; i < n; i++) {
-        if (!blurb_sampling_uses_extended(reqs[i].params)) continue;
-        if (!be->h_row || !be->host_scratch) {
-            if (!be->h_row) be->h_row = malloc((size_t)be->V * sizeof *be->h_row);
-            if (!be->host_scratch) be->host_scratch = blurb_sampler_scratch_new(be->V);
-            if (!be->h_row || !be->host_scratch)
-                return blurb_seterr(err, BLURB_E_NOMEM, "cuda backend: out of memory for host sampling");
-        }
-        CU_TRY(cudaMemcpyAsync(be->h_row, be->logits + (size_t)reqs[i].row * (size_t)be->Vpad,
-                               (size_t)be->V * sizeof(float), cudaMemcpyDeviceToHost, be->stream));
-        CU_TRY(cudaStreamSynchronize(be->stream));
-        const int slot = reqs[i].slot;
-        float lp = 0.0f;
-        int tok = blurb_sample_row(be->h_row, be->V, reqs[i].params, b->slot_tokens[slot], b->slot_len[slot],
-                                   reqs[i].n_generated, reqs[i].key, (uint32_t)reqs[i].n_generated,
-                                   be->host_scratch, logprobs ? &lp : NULL);
-        if (tok < 0)
-            return blurb_seterr(err, BLURB_E_INVALID, "cuda backend: the host sampler refused request %d", i);
-        tokens[i] = tok;
-        if (logprobs) logprobs[i] = lp;
-    }
-    return 0;
+    return host_redraw(be, reqs, n, tokens, logprobs, err);
 }
 
 /* ---- decode: several steps, the draws fed back on the device ------------------------------ */
