@@ -115,6 +115,10 @@ static void usage(FILE *f) {
         "                          a GPU is visible, else cpu [auto]\n"
         "  --batch N               most sequences (product x sample) in flight; 0 = the\n"
         "                          backend's choice [0]. Does not change the output\n"
+        "  --prefill-chunk N       prompt tokens fed per step for one sequence, cut from the\n"
+        "                          prompt's start, so a long prompt never stalls the others'\n"
+        "                          decoding for long; 0 = whole prompts [512]. Does not\n"
+        "                          change the output\n"
         "  --decode-steps N        decode steps per backend call while no prompt is being\n"
         "                          prefilled (the GPU keeps the tokens between them); 0 = the\n"
         "                          backend's choice (cuda 8, cpu 1) [0]. Does not change the\n"
@@ -188,7 +192,8 @@ static void on_progress(void *ctx, const blurb_job_progress *p) {
 static const char *const value_options[] = {
     "--backend", "--ban-words", "--batch", "--best-of", "--decode-steps", "--dtype", "--examples",
     "--examples-k", "--format", "--frequency-penalty", "--input", "--logit-bias", "--max-new-tokens",
-    "--min-new-tokens", "--min-p", "--model", "--n", "--no-repeat-ngram-size", "--output", "--presence-penalty",
+    "--min-new-tokens", "--min-p", "--model", "--n", "--no-repeat-ngram-size", "--output", "--prefill-chunk",
+    "--presence-penalty",
     "--progress-interval", "--repetition-penalty", "--report", "--seed", "--shard", "--stop", "--sync-records",
     "--sync-seconds", "--temperature", "--template", "--threads", "--top-k", "--top-p"};
 
@@ -377,6 +382,8 @@ int cli_generate(int argc, char **argv) {
             if (blurb_backend_kind_parse(val, &bo.kind, &e)) { status = bad_value(name, val, "auto, cpu or cuda"); goto out; }
         } else if (strcmp(name, "--batch") == 0) {
             if (!parse_int(val, 0, 1 << 20, &batch)) { status = bad_value(name, val, "an integer >= 0"); goto out; }
+        } else if (strcmp(name, "--prefill-chunk") == 0) {
+            if (!parse_int(val, 0, 1 << 20, &jo.prefill_chunk)) { status = bad_value(name, val, "an integer >= 0"); goto out; }
         } else if (strcmp(name, "--decode-steps") == 0) {
             if (!parse_int(val, 0, 1024, &jo.decode_steps)) { status = bad_value(name, val, "an integer in 0..1024"); goto out; }
         } else if (strcmp(name, "--dtype") == 0) {

@@ -16,6 +16,7 @@ blurb_job_opts blurb_job_opts_default(void) {
     o.n_samples = 1;
     o.max_new_tokens = 128;
     o.sampling = blurb_sampling_default();
+    o.prefill_chunk = 512;
     o.step_tokens = 4096;
     return o;
 }

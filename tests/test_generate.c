@@ -2,7 +2,8 @@
  * model on the CPU backend, on real products from tests/data/myntra_sample.jsonl.
  *
  * - invariance: fixed seed, sampling on, 50 products: the output file is
- *   byte-identical at --batch 1, 7 (with --decode-steps 5) and 64, and each record's line (less its
+ *   byte-identical at --batch 1, 7 (with --decode-steps 5) and 64 (with
+ *   --prefill-chunk 7), and each record's line (less its
  *   "line" number) is unchanged when the input lines are shuffled;
  * - bad input: every bad kind among good lines becomes an error record naming
  *   the line and the reason; the good lines' outputs equal a run without them;
@@ -111,7 +112,8 @@ static void test_invariance(void) {
     /* ... and 5 decode steps per backend call (blurb_backend_decode). */
     CHECK(cli(SAMPLING " " STAGGER " --batch 7 --decode-steps 5 --input - --output - <%s >%s 2>%s", path_in("in50.jsonl"), path_in("b7.jsonl"),
               path_in("b7.err")) == 0);
-    CHECK(cli(SAMPLING " " STAGGER " --batch 64 --input %s --output %s 2>/dev/null", path_in("in50.jsonl"),
+    /* ... and prompts fed 7 tokens a step (--prefill-chunk). */
+    CHECK(cli(SAMPLING " " STAGGER " --batch 64 --prefill-chunk 7 --input %s --output %s 2>/dev/null", path_in("in50.jsonl"),
               path_in("b64.jsonl")) == 0);
     CHECK(cli(SAMPLING " " STAGGER " --batch 16 --input %s --output %s 2>/dev/null", path_in("shuf50.jsonl"),
               path_in("shuf.jsonl")) == 0);

@@ -191,7 +191,9 @@ typedef struct blurb_job_opts {
 } blurb_job_opts;
 
 /* n_samples 1, max_new_tokens 128, blurb_sampling_default(), seed 0, no stops,
- * batch 0, prefill_chunk 0, step_tokens 4096, no progress, no hooks; tmpl NULL (must be set). */
+ * batch 0, prefill_chunk 512 (a long prompt never holds up the others'
+ * decoding for more than a 512-token piece), step_tokens 4096, no progress,
+ * no hooks; tmpl NULL (must be set). */
 blurb_job_opts blurb_job_opts_default(void);
 
 /* Checks the options against the backend's model (ranges, stop strings).
