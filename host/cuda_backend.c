@@ -471,9 +471,10 @@ int blurb_cuda_describe(const blurb_backend *b, char *buf, size_t size) {
     if (!b || !buf || size == 0 || !b->ops || strcmp(b->ops->name, "cuda") != 0) return BLURB_E_INVALID;
     const cuda_backend *be = (const cuda_backend *)b;
     snprintf(buf, size,
-             "dtype %s, batch_invariant %d, slots %d, graphs %d\n"
+             "dtype %s, batch_invariant %d, slots %d, graphs %d%s%s\n"
              "  c_attn     %s\n  attn.c_proj %s\n  mlp.c_fc   %s\n  mlp.c_proj %s\n  lm_head    %s\n",
              blurb_dtype_name((blurb_dtype)be->dt), (int)be->invariant, be->base.n_slots, (int)be->graphs,
-             be->g_qkv.desc, be->g_proj.desc, be->g_fc.desc, be->g_mlp.desc, be->g_lm.desc);
+             be->graph_note[0] ? ", " : "", be->graph_note, be->g_qkv.desc, be->g_proj.desc, be->g_fc.desc,
+             be->g_mlp.desc, be->g_lm.desc);
     return 0;
 }

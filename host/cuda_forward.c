@@ -18,6 +18,7 @@
  * settles cuBLASLt), the second is captured and later steps replay it. Only
  * the metadata copy precedes each replay. */
 #include <limits.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "cuda_internal.h"
@@ -107,13 +108,18 @@ static int capture_and_launch(cuda_backend *be, int bi, int Mb, blurb_err *err) 
     const int rc = enqueue_model(be, Mb, Mb, 0, be->max_splits, Mb, true, 0, &cap_err);
     const cudaError_t e = cudaStreamEndCapture(be->stream, &graph);
     if (rc < 0 || e != cudaSuccess || !graph) {
-        if (graph) cudaGraphDestroy(graph);
+        /* kept for blurb_cuda_describe: the bucket runs eagerly from now on */
+        snprintf(be->graph_note, sizeof be->graph_note, "bucket %d not captured: %.120s", Mb,
+                 rc < 0 ? cap_err.msg : cudaGetErrorString(e));
+        if (graph) (void)cudaGraphDestroy(graph);
         (void)cudaGetLastError();
         return 1;
     }
     const cudaError_t ie = cudaGraphInstantiate(&exec, graph, 0);
-    cudaGraphDestroy(graph);
+    (void)cudaGraphDestroy(graph);
     if (ie != cudaSuccess) {
+        snprintf(be->graph_note, sizeof be->graph_note, "bucket %d not instantiated: %.120s", Mb,
+                 cudaGetErrorString(ie));
         (void)cudaGetLastError();
         return 1;
     }

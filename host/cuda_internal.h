@@ -150,6 +150,7 @@ typedef struct cuda_backend {
     bool graphs;
     cudaGraphExec_t gexec[CUDA_GRAPH_BUCKETS];
     unsigned char gstate[CUDA_GRAPH_BUCKETS]; /* 0 unseen, 1 ran eagerly, 2 captured, 3 capture failed */
+    char graph_note[160]; /* why the last refused capture failed (blurb_cuda_describe) */
 } cuda_backend;
 
 /* host/cuda_plan.c: one sub-batch of a forward, from chunk *ci token *toff on
