@@ -302,6 +302,7 @@ static const char *json_type_name(const cJSON *v) {
     if (cJSON_IsNumber(v)) return "a number";
     if (cJSON_IsBool(v)) return "a boolean";
     if (cJSON_IsNull(v)) return "null";
+    if (cJSON_IsObject(v)) return "an object";
     return "not an object";
 }
 
@@ -405,6 +406,13 @@ int blurb_record_parse(const char *line, size_t len, long line_no, blurb_record 
     if (!rc && !cJSON_IsObject(rec->root))
         rc = blurb_seterr(why, BLURB_E_FORMAT, "not a JSON object (%s)", json_type_name(rec->root));
     if (!rc && set_id(rec)) rc = blurb_seterr(why, BLURB_E_NOMEM, "out of memory");
+    if (!rc) {
+        /* An id of another type is a data error, not a reason to fall back silently. */
+        const cJSON *id = cJSON_GetObjectItemCaseSensitive(rec->root, "id");
+        if (id && !cJSON_IsString(id) && !cJSON_IsNumber(id) && !cJSON_IsNull(id))
+            rc = blurb_seterr(why, BLURB_E_FORMAT, "field 'id' must be a string or a number, not %s",
+                              json_type_name(id));
+    }
     if (rc) {
         /* A record that failed holds no tree: callers see root == NULL. */
         cJSON_Delete(rec->root);

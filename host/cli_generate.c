@@ -425,6 +425,7 @@ int cli_generate(int argc, char **argv) {
         fprintf(stderr, "blurb generate: --report reads blurb's own output format, not openai-batch\n");
         goto out;
     }
+    oo.kind = openai ? BLURB_OUTPUT_OPENAI : BLURB_OUTPUT_JSONL;
     if (oo.resume && oo.atomic) {
         fprintf(stderr, "blurb generate: --resume and --atomic exclude each other\n");
         goto out;

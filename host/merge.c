@@ -49,6 +49,7 @@ int blurb_merge_files(const char *const *paths, int n, const blurb_catalog *expe
     size_t n_recs = 0, cap_recs = 0, cap_m = 0, cap_d = 0, cap_u = 0;
     int rc = 0;
     if (!data) return blurb_seterr(err, BLURB_E_NOMEM, "out of memory");
+    int merged_kind = BLURB_OUTPUT_ANY;
     for (int f = 0; f < n; f++) {
         size_t len = 0;
         rc = blurb_read_file(paths[f], SIZE_MAX / 2, &data[f], &len, err);
@@ -60,11 +61,20 @@ int blurb_merge_files(const char *const *paths, int n, const blurb_catalog *expe
         }
         size_t complete, n_lines;
         long *lines = NULL;
-        rc = blurb_output_scan(data[f], len, &complete, &lines, &n_lines, err);
+        int kind = BLURB_OUTPUT_ANY;
+        rc = blurb_output_scan(data[f], len, &complete, &lines, &n_lines, &kind, err);
         if (rc) {
             blurb_err_prefix(err, "%s", paths[f]);
             goto done;
         }
+        if (kind != BLURB_OUTPUT_ANY && merged_kind != BLURB_OUTPUT_ANY && kind != merged_kind) {
+            free(lines);
+            rc = blurb_seterr(err, BLURB_E_FORMAT, "%s holds %s, the files before it %s: not shards of one job",
+                              paths[f], kind == BLURB_OUTPUT_OPENAI ? "openai-batch results" : "blurb jsonl records",
+                              kind == BLURB_OUTPUT_OPENAI ? "blurb jsonl records" : "openai-batch results");
+            goto done;
+        }
+        if (kind != BLURB_OUTPUT_ANY) merged_kind = kind;
         size_t pos = 0;
         for (size_t i = 0; i < n_lines; i++) {
             const char *nl = memchr(data[f] + pos, '\n', len - pos);

@@ -19,6 +19,7 @@ struct blurb_output {
     bool is_stdout;
     bool no_sync;    /* not a regular file (stdout, a pipe, /dev/null): fsync does not apply */
     bool atomic;
+    int kind;        /* blurb_output_kind this run writes (resume checks it) */
     char *path;      /* the final path */
     char *tmp_path;  /* atomic: where the records go until the rename */
     long *done;      /* resumed line numbers, sorted, no repeats */
@@ -33,6 +34,7 @@ struct blurb_output {
 blurb_output_opts blurb_output_opts_default(void) {
     blurb_output_opts o;
     o.resume = false;
+    o.kind = BLURB_OUTPUT_ANY;
     o.atomic = false;
     o.sync_records = 64;
     o.sync_seconds = 5.0;
@@ -46,10 +48,13 @@ static double mono_now(void) {
 }
 
 /* The input line number of an output record: blurb's "line", or the L of an
- * openai-batch result's "id": "batch_req_L" (openai_batch.h); NAN if none. */
-static double record_line(const cJSON *root) {
+ * openai-batch result's "id": "batch_req_L" (openai_batch.h); NAN if none.
+ * *kind receives which of the two it was. */
+static double record_line(const cJSON *root, int *kind) {
     const cJSON *ln = cJSON_GetObjectItemCaseSensitive(root, "line");
+    *kind = BLURB_OUTPUT_JSONL;
     if (ln) return cJSON_IsNumber(ln) ? ln->valuedouble : NAN;
+    *kind = BLURB_OUTPUT_OPENAI;
     const cJSON *id = cJSON_GetObjectItemCaseSensitive(root, "id");
     static const char pre[] = "batch_req_";
     if (!cJSON_IsString(id) || strncmp(id->valuestring, pre, sizeof pre - 1) != 0 ||
@@ -65,8 +70,10 @@ static double record_line(const cJSON *root) {
     return d;
 }
 
-int blurb_output_scan(const char *data, size_t len, size_t *complete, long **lines, size_t *n_lines,
+int blurb_output_scan(const char *data, size_t len, size_t *complete, long **lines, size_t *n_lines, int *kind,
                       blurb_err *err) {
+    int file_kind = BLURB_OUTPUT_ANY;
+    if (kind) *kind = BLURB_OUTPUT_ANY;
     *complete = 0;
     *lines = NULL;
     *n_lines = 0;
@@ -80,8 +87,16 @@ int blurb_output_scan(const char *data, size_t len, size_t *complete, long **lin
         size_t l = (size_t)(nl - (data + pos));
         file_line++;
         cJSON *root = cJSON_ParseWithLength(data + pos, l);
-        const double d = record_line(root);
+        int k = BLURB_OUTPUT_ANY;
+        const double d = root ? record_line(root, &k) : NAN;
         cJSON_Delete(root);
+        if (d == d && file_kind != BLURB_OUTPUT_ANY && k != file_kind) {
+            free(v);
+            return blurb_seterr(err, BLURB_E_FORMAT, "line %ld is %s, the lines before it %s", file_line,
+                                k == BLURB_OUTPUT_OPENAI ? "an openai-batch result" : "a blurb jsonl record",
+                                k == BLURB_OUTPUT_OPENAI ? "blurb jsonl records" : "openai-batch results");
+        }
+        if (d == d) file_kind = k;
         if (!(d >= 1 && d < 9e18 && d == floor(d))) { /* 9e18: (long)d stays defined */
             free(v);
             return blurb_seterr(err, BLURB_E_FORMAT,
@@ -104,6 +119,7 @@ int blurb_output_scan(const char *data, size_t len, size_t *complete, long **lin
     *complete = end;
     *lines = v;
     *n_lines = n;
+    if (kind) *kind = file_kind;
     return 0;
 }
 
@@ -126,9 +142,14 @@ static int resume_scan(blurb_output *w, bool *exists, blurb_err *err) {
     int rc = blurb_read_file(w->path, SIZE_MAX / 2, &data, &len, err);
     if (rc) return rc;
     size_t complete;
-    rc = blurb_output_scan(data, len, &complete, &w->done, &w->n_done, err);
+    int kind = BLURB_OUTPUT_ANY;
+    rc = blurb_output_scan(data, len, &complete, &w->done, &w->n_done, &kind, err);
     free(data);
     if (rc) return blurb_err_prefix(err, "--resume %s", w->path);
+    if (w->kind != BLURB_OUTPUT_ANY && kind != BLURB_OUTPUT_ANY && kind != w->kind)
+        return blurb_seterr(err, BLURB_E_FORMAT, "--resume %s: it holds %s, but this run writes %s (--format)", w->path,
+                            kind == BLURB_OUTPUT_OPENAI ? "openai-batch results" : "blurb jsonl records",
+                            w->kind == BLURB_OUTPUT_OPENAI ? "openai-batch results" : "blurb jsonl records");
     w->n_resumed = w->n_done;
     if (w->n_done) {
         qsort(w->done, w->n_done, sizeof *w->done, cmp_long);
@@ -155,6 +176,7 @@ int blurb_output_open(const char *path, const blurb_output_opts *o, blurb_output
     }
     w->is_stdout = is_stdout;
     w->atomic = o->atomic;
+    w->kind = o->kind;
     w->sync_records = o->sync_records;
     w->sync_seconds = o->sync_seconds;
     w->last_sync_time = mono_now();
@@ -199,13 +221,21 @@ size_t blurb_output_resumed(const blurb_output *w) { return w->n_resumed; }
 int blurb_output_skip_done(const blurb_output *w, blurb_catalog *cat, blurb_err *err) {
     if (!w->n_done) return 0;
     size_t wr = 0, d = 0, matched = 0;
+    long first_gap = 0; /* the first input line the file lacks */
     for (size_t i = 0; i < cat->n_lines; i++) {
         long ln = cat->lines[i].line_no;
         while (d < w->n_done && w->done[d] < ln) d++;
         if (d < w->n_done && w->done[d] == ln) {
+            if (first_gap)
+                return blurb_seterr(err, BLURB_E_FORMAT,
+                                    "--resume %s: it holds the record of line %ld but not that of line %ld before "
+                                    "it, so another run wrote it (another input, or a shard's output resumed without its "
+                                    "--shard I/N?)",
+                                    w->path, ln, first_gap);
             matched++;
             continue;
         }
+        if (!first_gap) first_gap = ln;
         cat->lines[wr++] = cat->lines[i];
     }
     if (matched != w->n_done) {

@@ -134,18 +134,59 @@ static size_t ngram_len(const words *w, size_t i, size_t k) { return w->start[i 
 
 /* ---- the report ---------------------------------------------------------------- */
 
-/* A reason with every run of ASCII digits replaced by N (malloc'ed; NULL when out of memory). */
+static bool is_digit(char c) { return c >= '0' && c <= '9'; }
+
+/* Characters of a "token" for reason_key: letters, digits, '_', '.', '-', '+'. */
+static bool token_char(char c) {
+    return is_digit(c) || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' || c == '.' || c == '-' ||
+           c == '+';
+}
+
+/* Whether t [0, n) is a number: -?digits(.digits)?([eE][+-]?digits)?. */
+static bool is_number(const char *t, size_t n) {
+    size_t i = t[0] == '-' ? 1 : 0, d0 = i;
+    while (i < n && is_digit(t[i])) i++;
+    if (i == d0) return false;
+    if (i < n && t[i] == '.') {
+        size_t f0 = ++i;
+        while (i < n && is_digit(t[i])) i++;
+        if (i == f0) return false;
+    }
+    if (i < n && (t[i] == 'e' || t[i] == 'E')) {
+        i++;
+        if (i < n && (t[i] == '+' || t[i] == '-')) i++;
+        size_t e0 = i;
+        while (i < n && is_digit(t[i])) i++;
+        if (i == e0) return false;
+    }
+    return i == n;
+}
+
+/* A reason with every number that stands alone (-1, 12, 2.5, 1e5; not the
+ * digits of a word such as UTF-8, size2 or 0xEF) replaced by N (malloc'ed;
+ * NULL when out of memory). A token ending a sentence keeps its '.'. */
 static char *reason_key(const char *r) {
     char *k = malloc(strlen(r) + 1);
     if (!k) return NULL;
     size_t n = 0;
     for (const char *p = r; *p;) {
-        if (*p >= '0' && *p <= '9') {
-            k[n++] = 'N';
-            while (*p >= '0' && *p <= '9') p++;
-        } else {
+        if (!token_char(*p)) {
             k[n++] = *p++;
+            continue;
         }
+        size_t len = 0;
+        while (token_char(p[len])) len++;
+        size_t core = len;
+        while (core > 0 && p[core - 1] == '.') core--;
+        if (core > 0 && is_number(p, core)) {
+            k[n++] = 'N';
+            memcpy(k + n, p + core, len - core);
+            n += len - core;
+        } else {
+            memcpy(k + n, p, len);
+            n += len;
+        }
+        p += len;
     }
     k[n] = '\0';
     return k;

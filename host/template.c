@@ -231,10 +231,22 @@ static const cJSON *lookup(const blurb_record *rec, const seg *s) {
     return v;
 }
 
+static bool blank_string(const cJSON *v) {
+    if (!cJSON_IsString(v)) return false;
+    for (const char *p = v->valuestring ? v->valuestring : ""; *p; p++)
+        if (!(*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r' || *p == '\f' || *p == '\v')) return false;
+    return true;
+}
+
+/* Missing, null, a string of ASCII whitespace only, or an array holding
+ * nothing but such strings. */
 static bool absent_or_empty(const cJSON *v) {
-    if (!v || cJSON_IsNull(v)) return true;
-    if (cJSON_IsString(v)) return v->valuestring == NULL || v->valuestring[0] == '\0';
-    if (cJSON_IsArray(v)) return v->child == NULL;
+    if (!v || cJSON_IsNull(v) || blank_string(v)) return true;
+    if (cJSON_IsArray(v)) {
+        for (const cJSON *e = v->child; e; e = e->next)
+            if (!blank_string(e)) return false;
+        return true;
+    }
     return false;
 }
 

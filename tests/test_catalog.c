@@ -108,11 +108,18 @@ static void test_good(void) {
     CHECK(strcmp(rec.id_key, "a\"b\n\xC3\xA9") == 0 && rec.id_key_len == 6);
     blurb_record_clear(&rec);
 
-    /* No id, or an id that is neither string nor number: the line number. "ID" is not "id". */
-    const char *noid[] = {"{\"title\": \"x\"}", "{\"id\": true}", "{\"id\": null}", "{\"id\": [1]}", "{\"ID\": \"z\"}"};
+    /* No id, or a null one: the line number. "ID" is not "id". */
+    const char *noid[] = {"{\"title\": \"x\"}", "{\"id\": null}", "{\"ID\": \"z\"}"};
     for (size_t i = 0; i < sizeof noid / sizeof *noid; i++) {
         REQUIRE(parse(noid[i], strlen(noid[i]), 17, &rec, &why) == 0);
         CHECK(strcmp(rec.id_json, "17") == 0 && strcmp(rec.id_key, "17") == 0 && rec.id_key_len == 2);
+        blurb_record_clear(&rec);
+    }
+    /* An id that is neither string nor number: an error record, written under the line number. */
+    const char *badid[] = {"{\"id\": true}", "{\"id\": [1]}", "{\"id\": {\"a\": 1}}"};
+    for (size_t i = 0; i < sizeof badid / sizeof *badid; i++) {
+        CHECK(parse(badid[i], strlen(badid[i]), 17, &rec, &why) == BLURB_E_FORMAT && strstr(why.msg, "field 'id'"));
+        CHECK(strcmp(rec.id_json, "17") == 0 && !rec.root);
         blurb_record_clear(&rec);
     }
 
@@ -138,6 +145,8 @@ static void test_bad(void) {
     bad(L("{\"a\": \"ok \\uDC00\"}"), "lone UTF-16 surrogate escape \\uDC00");
     bad(L("{\"a\": \"\\ud83d x\"}"), "surrogate");
     bad(L("[1, 2]"), "not a JSON object (an array)");
+    bad(L("{\"id\": [1], \"title\": \"x\"}"), "field 'id' must be a string or a number, not an array");
+    bad(L("{\"id\": true, \"title\": \"x\"}"), "field 'id' must be a string or a number");
     /* Valid JSON nested deeper than cJSON parses: named as such, not as a syntax error. */
     {
         static char deep[4004];

@@ -38,30 +38,31 @@ static void test_scan(void) {
     size_t complete, n;
     long *lines;
     const char a[] = R(1) R(3) R(2) "{\"id\": \"x4\", \"li";
-    CHECK(blurb_output_scan(a, sizeof a - 1, &complete, &lines, &n, &err) == 0);
+    CHECK(blurb_output_scan(a, sizeof a - 1, &complete, &lines, &n, NULL, &err) == 0);
     CHECK(complete == strlen(R(1) R(3) R(2)));
     CHECK(n == 3 && lines[0] == 1 && lines[1] == 3 && lines[2] == 2);
     free(lines);
-    CHECK(blurb_output_scan("", 0, &complete, &lines, &n, &err) == 0 && complete == 0 && n == 0);
+    CHECK(blurb_output_scan("", 0, &complete, &lines, &n, NULL, &err) == 0 && complete == 0 && n == 0);
     free(lines);
-    CHECK(blurb_output_scan("{\"li", 4, &complete, &lines, &n, &err) == 0 && complete == 0 && n == 0);
+    CHECK(blurb_output_scan("{\"li", 4, &complete, &lines, &n, NULL, &err) == 0 && complete == 0 && n == 0);
     free(lines);
     const char bad[] = R(1) "not json\n" R(2);
     blurb_err_clear(&err);
-    CHECK(blurb_output_scan(bad, sizeof bad - 1, &complete, &lines, &n, &err) == BLURB_E_FORMAT);
+    CHECK(blurb_output_scan(bad, sizeof bad - 1, &complete, &lines, &n, NULL, &err) == BLURB_E_FORMAT);
     CHECK(strstr(err.msg, "line 2") != NULL);
     const char huge[] = "{\"line\": 1e300}\n";
-    CHECK(blurb_output_scan(huge, sizeof huge - 1, &complete, &lines, &n, &err) == BLURB_E_FORMAT);
+    CHECK(blurb_output_scan(huge, sizeof huge - 1, &complete, &lines, &n, NULL, &err) == BLURB_E_FORMAT);
     const char zero[] = "{\"line\": 0}\n";
-    CHECK(blurb_output_scan(zero, sizeof zero - 1, &complete, &lines, &n, &err) == BLURB_E_FORMAT);
+    CHECK(blurb_output_scan(zero, sizeof zero - 1, &complete, &lines, &n, NULL, &err) == BLURB_E_FORMAT);
 }
 
 static void test_resume(void) {
     char path[512];
     snprintf(path, sizeof path, "%s/out.jsonl", dir);
-    /* Input lines 1..6 with line 3 blank: records 1 2 4 5 6. Done: 1 and 4 (out of
-     * order does not matter, a repeat neither), torn tail of line 5. */
-    put(path, R(1) R(4) R(1) "{\"id\": \"x5\", \"line\": 5, \"er");
+    /* Input lines 1..6 with line 3 blank: records 1 2 4 5 6. Done: 1 and 2
+     * (their order in the file does not matter, a repeat neither), torn tail
+     * of line 4. */
+    put(path, R(2) R(1) R(2) "{\"id\": \"x4\", \"line\": 4, \"er");
     blurb_output_opts o = blurb_output_opts_default();
     o.resume = true;
     blurb_output *w = NULL;
@@ -72,18 +73,39 @@ static void test_resume(void) {
     blurb_catalog *cat = NULL;
     REQUIRE(blurb_catalog_from_memory(in, sizeof in - 1, &cat, &err) == 0);
     CHECK(blurb_output_skip_done(w, cat, &err) == 0);
-    CHECK(cat->n_lines == 3 && cat->lines[0].line_no == 2 && cat->lines[1].line_no == 5 && cat->lines[2].line_no == 6);
+    CHECK(cat->n_lines == 3 && cat->lines[0].line_no == 4 && cat->lines[1].line_no == 5 && cat->lines[2].line_no == 6);
     /* The torn line is gone before anything is appended. */
     char *t = slurp(path);
-    CHECK(t && strcmp(t, R(1) R(4) R(1)) == 0);
+    CHECK(t && strcmp(t, R(2) R(1) R(2)) == 0);
     free(t);
-    fputs(R(2), blurb_output_file(w));
+    fputs(R(4), blurb_output_file(w));
     CHECK(blurb_output_tick(w, 1, &err) == 0);
     CHECK(blurb_output_close(w, true, &err) == 0);
     t = slurp(path);
-    CHECK(t && strcmp(t, R(1) R(4) R(1) R(2)) == 0);
+    CHECK(t && strcmp(t, R(2) R(1) R(2) R(4)) == 0);
     free(t);
     blurb_catalog_free(cat);
+
+    /* Records 1 and 4 without 2: not what a killed run of this input leaves
+     * (e.g. a shard's output resumed without its --shard). */
+    put(path, R(1) R(4));
+    REQUIRE(blurb_output_open(path, &o, &w, &err) == 0);
+    REQUIRE(blurb_catalog_from_memory(in, sizeof in - 1, &cat, &err) == 0);
+    blurb_err_clear(&err);
+    CHECK(blurb_output_skip_done(w, cat, &err) == BLURB_E_FORMAT && strstr(err.msg, "line 4 but not that of line 2"));
+    CHECK(blurb_output_close(w, false, &err) == 0);
+    blurb_catalog_free(cat);
+
+    /* A file of the other format is refused (and mixed files too). */
+    put(path, R(1));
+    o.kind = BLURB_OUTPUT_OPENAI;
+    blurb_err_clear(&err);
+    CHECK(blurb_output_open(path, &o, &w, &err) == BLURB_E_FORMAT && strstr(err.msg, "openai-batch"));
+    o.kind = BLURB_OUTPUT_JSONL;
+    put(path, R(1) "{\"id\": \"batch_req_2\", \"custom_id\": \"c\", \"response\": null, \"error\": null}\n");
+    blurb_err_clear(&err);
+    CHECK(blurb_output_open(path, &o, &w, &err) == BLURB_E_FORMAT && strstr(err.msg, "line 2 is an openai-batch"));
+    o.kind = BLURB_OUTPUT_ANY;
 
     /* An output holding a line the input lacks belongs to another input. */
     put(path, R(1) R(9));

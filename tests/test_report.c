@@ -77,7 +77,7 @@ static void test_fixed_file(void) {
     CHECK(fabs(num(r, "duplicate_share") - 3.0 / 6.0) < 1e-12);
     const cJSON *ebr = cJSON_GetObjectItemCaseSensitive(r, "errors_by_reason");
     CHECK(cJSON_GetArraySize(ebr) == 2);
-    /* digit runs read as N: columns 12 and 3 are one reason */
+    /* numbers read as N: columns 12 and 3 are one reason */
     CHECK(num(ebr, "missing required field 'title'") == 1);
     CHECK(num(ebr, "invalid JSON at column N") == 2);
     cJSON_Delete(r);
@@ -113,8 +113,38 @@ static void test_edge_cases(void) {
     CHECK(blurb_report_compute(torn, sizeof torn - 1, &json, &err) == BLURB_E_FORMAT);
 }
 
+/* errors_by_reason: standalone numbers (signed, decimal, exponent) read as N;
+ * digits inside words (UTF-8, size2, 0xEF, \ud800) stay. */
+static void test_reason_keys(void) {
+    static const char *reasons[] = {
+        "invalid UTF-8 at byte 5 (column 6)", "invalid UTF-8 at byte 120 (column 121)",
+        "field 'size2' is empty", "field 'size3' is empty", "x value -3.5", "x value 2.25", "x value 1e5",
+        "x value 7", "unexpected byte 0xEF", "lone UTF-16 surrogate escape \\\\ud800"}; /* a JSON-escaped backslash */
+    const int n = (int)(sizeof reasons / sizeof *reasons);
+    char buf[4096];
+    size_t len = 0;
+    for (int i = 0; i < n; i++)
+        len += (size_t)snprintf(buf + len, sizeof buf - len, "{\"id\": %d, \"line\": %d, \"error\": \"%s\"}\n", i + 1,
+                                i + 1, reasons[i]);
+    char *json = NULL;
+    blurb_err err;
+    REQUIRE(blurb_report_compute(buf, len, &json, &err) == 0);
+    cJSON *r = cJSON_Parse(json);
+    REQUIRE(r);
+    const cJSON *ebr = cJSON_GetObjectItemCaseSensitive(r, "errors_by_reason");
+    CHECK(num(ebr, "invalid UTF-8 at byte N (column N)") == 2);
+    CHECK(num(ebr, "field 'size2' is empty") == 1 && num(ebr, "field 'size3' is empty") == 1);
+    CHECK(num(ebr, "x value N") == 4);
+    CHECK(num(ebr, "unexpected byte 0xEF") == 1);
+    CHECK(num(ebr, "lone UTF-16 surrogate escape \\ud800") == 1);
+    CHECKF(cJSON_GetArraySize(ebr) == 6, "%s", json);
+    cJSON_Delete(r);
+    free(json);
+}
+
 int main(void) {
     test_fixed_file();
+    test_reason_keys();
     test_edge_cases();
     return check_finish("test_report");
 }

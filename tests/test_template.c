@@ -69,6 +69,9 @@ static void test_default(void) {
     /* An empty required field is an error, like a missing one. */
     expect_error(d, "{\"title\": \"\"}", "required field 'title' is empty");
     expect_error(d, "{\"title\": []}", "required field 'title' is empty");
+    expect_error(d, "{\"title\": \" \\t \"}", "required field 'title' is empty");
+    expect_error(d, "{\"title\": [\"\", \" \"]}", "required field 'title' is empty");
+    expect(d, "{\"title\": \"T\", \"brand\": \"  \"}", "Product: T\nDescription:");
     expect_error(d, "{\"brand\": \"DKNY\"}", "missing required field 'title'");
     expect_error(d, "{\"title\": null}", "missing required field 'title'");
     expect_error(d, "{\"Title\": \"x\"}", "missing required field 'title'");

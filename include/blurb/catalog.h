@@ -75,7 +75,8 @@ typedef struct blurb_record {
     blurb_json_number *nums;   /* every number of the object, in text order (owned) */
     int n_nums;
     /* The record id, always set (also when parsing failed): its `id` value when
-     * that is a string or a number, else the line number. */
+     * that is a string or a number, else the line number (an `id` that is an
+     * object, array or boolean makes the record an error record). */
     char *id_json;             /* as written to the output: a JSON string literal or the number text */
     char *id_key;              /* as hashed into the random stream: string content or number text */
     size_t id_key_len;         /* bytes */

@@ -34,12 +34,22 @@ extern "C" {
 
 typedef struct blurb_output_opts {
     bool resume;         /* keep the complete records of an existing file and append */
+    int kind;            /* blurb_output_kind this run writes; resume refuses a file of another
+                            kind (BLURB_OUTPUT_ANY: no check) */
     bool atomic;         /* write PATH.tmp-PID and rename at the end */
     long sync_records;   /* fsync after this many more records; <= 0 = only by time */
     double sync_seconds; /* fsync when this many seconds passed since the last one; <= 0 = only by count */
 } blurb_output_opts;
 
-/* resume false, atomic false, sync every 64 records or 5 seconds. */
+/* What an output file's records are: blurb's own lines (job.h) or
+ * openai-batch results (openai_batch.h). */
+typedef enum blurb_output_kind {
+    BLURB_OUTPUT_ANY = 0,     /* no records yet / no check wanted */
+    BLURB_OUTPUT_JSONL = 1,
+    BLURB_OUTPUT_OPENAI = 2
+} blurb_output_kind;
+
+/* resume false, kind ANY, atomic false, sync every 64 records or 5 seconds. */
 blurb_output_opts blurb_output_opts_default(void);
 
 typedef struct blurb_output blurb_output;
@@ -49,10 +59,11 @@ typedef struct blurb_output blurb_output;
  * *n_lines (malloc'ed, may be NULL when 0) the input line number of every
  * complete line, in file order: its "line" value, or for an openai-batch
  * result (openai_batch.h, which has no "line") the L of its "id":
- * "batch_req_L". Returns 0, BLURB_E_FORMAT when a complete line is not a JSON
- * object with either (an integer >= 1; naming the line of the file), or
- * BLURB_E_NOMEM. */
-int blurb_output_scan(const char *data, size_t len, size_t *complete, long **lines, size_t *n_lines,
+ * "batch_req_L". *kind (may be NULL) receives the file's blurb_output_kind
+ * (ANY when it holds no complete line). Returns 0, BLURB_E_FORMAT when a
+ * complete line is not a JSON object with either (an integer >= 1; naming the
+ * line of the file) or the file mixes the two kinds, or BLURB_E_NOMEM. */
+int blurb_output_scan(const char *data, size_t len, size_t *complete, long **lines, size_t *n_lines, int *kind,
                       blurb_err *err);
 
 /* Opens path for a job. With resume and an existing file: scans it as above,
@@ -70,7 +81,9 @@ size_t blurb_output_resumed(const blurb_output *w);
 
 /* Removes from cat (in place, keeping order) every line that the resumed
  * file already holds. Returns 0, or BLURB_E_FORMAT when the file holds a line
- * number that cat lacks (the output belongs to another input or shard). */
+ * number that cat lacks, or holds a later record but not an earlier one of
+ * cat (a run writes in input order, so a killed run leaves the first records
+ * of its input: anything else belongs to another input or shard). */
 int blurb_output_skip_done(const blurb_output *w, blurb_catalog *cat, blurb_err *err);
 
 /* Called as records get written (records_written = records the job finished

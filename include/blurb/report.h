@@ -25,8 +25,9 @@
  *     output of another record (another "line"); samples of one product that
  *     equal each other do not count;
  *   - errors_by_reason: {"reason": count} over error records, by reason with
- *     every run of ASCII digits written as N (so "invalid JSON at column 3"
- *     and "... column 12" count as one reason, "invalid JSON at column N").
+ *     every number that stands alone (-1, 12, 2.5, 1e5; not the digits of a
+ *     word such as UTF-8 or size2) written as N, so "invalid JSON at column 3"
+ *     and "... column 12" count as one reason, "invalid JSON at column N".
  * Shares are fractions of outputs in [0, 1], null when there are no outputs. */
 #ifndef BLURB_REPORT_H
 #define BLURB_REPORT_H

@@ -4,7 +4,8 @@
  * Syntax:
  *   {name}      the record's field `name` (a required field);
  *   {a.b.c}     nested objects: field c of object b of object a;
- *   {name?}     an optional field: when it is missing, null, "" or [], the whole
+ *   {name?}     an optional field: when it is empty (missing, null, a string of
+ *               whitespace only, or an array of nothing but such strings), the whole
  *               template line holding it (with its newline) is left out; when that
  *               is the last line, the newline before it goes instead;
  *   {{ and }}   a literal { and }.
@@ -12,8 +13,8 @@
  *
  * Values: strings as they are; numbers as written in the input (1.50 stays
  * 1.50); true / false; arrays of those joined with ", ". A required field that
- * is missing or null ("missing required field 'NAME'") or empty, "" or []
- * ("required field 'NAME' is empty"), an object where a value is expected, or
+ * is missing or null ("missing required field 'NAME'") or otherwise empty as
+ * above ("required field 'NAME' is empty"), an object where a value is expected, or
  * an array holding anything else makes the record an error record. The prompt is exactly the
  * rendered text: nothing is added, trimmed or escaped. */
 #ifndef BLURB_TEMPLATE_H
