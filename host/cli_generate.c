@@ -60,13 +60,14 @@ static void usage(FILE *f) {
         "                          jsonl: the catalog and output above. openai-batch: the\n"
         "                          input is an OpenAI Batch API file of /v1/completions\n"
         "                          requests ({\"custom_id\", \"method\", \"url\", \"body\": {\"prompt\",\n"
-        "                          \"max_tokens\", \"temperature\", \"top_p\", \"n\", \"stop\", \"seed\",\n"
-        "                          \"presence_penalty\", \"frequency_penalty\", \"logit_bias\",\n"
-        "                          \"logprobs\"}}),\n"
+        "                          \"max_tokens\", \"temperature\", \"top_p\", \"n\", \"best_of\",\n"
+        "                          \"stop\", \"seed\", \"presence_penalty\", \"frequency_penalty\",\n"
+        "                          \"logit_bias\", \"logprobs\", \"model\" and \"user\" (ignored)}}),\n"
         "                          each line's body overriding the options below for that\n"
-        "                          line; the output is the API's result lines, model = the\n"
-        "                          model directory's name, no timestamps (see\n"
-        "                          include/blurb/openai_batch.h) [jsonl]\n"
+        "                          line (a member left out takes the option's value, not\n"
+        "                          the API's default); the output is the API's result\n"
+        "                          lines, model = the model directory's name, no\n"
+        "                          timestamps (see include/blurb/openai_batch.h) [jsonl]\n"
         "  --examples FILE         brand voice: JSON Lines of a brand's own products with a\n"
         "                          \"brand\" and a \"description\"; up to K of the product's\n"
         "                          brand (closest titles) are put before its prompt, each\n"
@@ -227,7 +228,7 @@ static bool parse_float(const char *s, float *out) {
 }
 
 static bool parse_u64(const char *s, uint64_t *out) {
-    if (!*s || *s == '-' || *s == '+') return false;
+    if (!plain_number(s) || *s == '-' || *s == '+') return false;
     char *end;
     errno = 0;
     unsigned long long v = strtoull(s, &end, 10);
@@ -275,6 +276,11 @@ int cli_generate(int argc, char **argv) {
             free(stops);
             free(biases);
             return 0;
+        }
+        if (strncmp(a, "--quiet=", 8) == 0 || strncmp(a, "--logprobs=", 11) == 0 || strncmp(a, "--resume=", 9) == 0 ||
+            strncmp(a, "--atomic=", 9) == 0) {
+            fprintf(stderr, "blurb generate: %.*s takes no value (see --help)\n", (int)(strchr(a, '=') - a), a);
+            goto out;
         }
         if (strcmp(a, "--quiet") == 0) {
             ps.quiet = true;

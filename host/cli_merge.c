@@ -102,6 +102,9 @@ int cli_merge(int argc, char **argv) {
         fprintf(stderr, "blurb merge: %s\n", err.msg);
     } else {
         print_lines("missing", res.missing, res.n_missing);
+        if (res.n_missing && !cat)
+            fprintf(stderr, "blurb merge: (without --input, blank input lines also count as missing: "
+                            "give --input CATALOG to check exactly)\n");
         print_lines("duplicate", res.duplicate, res.n_duplicate);
         print_lines("unexpected (not records of the input)", res.unexpected, res.n_unexpected);
         fprintf(stderr, "blurb merge: %ld records from %d file%s into %s\n", res.records, n_files,

@@ -191,9 +191,8 @@ static int prepare(void *ctx, const blurb_record *rec, blurb_job_request *req, b
     if (!cJSON_IsString(url)) return bad(u, why, "%s must be a string", "url");
     if (strcmp(url->valuestring, "/v1/completions") != 0) {
         char msg[200];
-        snprintf(msg, sizeof msg,
-                 "url '%.60s' is not supported: blurb serves only /v1/completions "
-                 "(GPT-2 models have no chat template)", url->valuestring);
+        snprintf(msg, sizeof msg, "url '%.60s' is not supported: blurb serves only /v1/completions%s",
+                 url->valuestring, strstr(url->valuestring, "chat") ? " (GPT-2 models have no chat template)" : "");
         return refuse(u, "unsupported_url", BLURB_E_UNSUPPORTED, why, msg);
     }
     if (!body) return bad(u, why, "missing required field '%s'", "body");

@@ -15,9 +15,9 @@ static const char *env_get(const char *const *envp, const char *name) {
     return NULL;
 }
 
-/* The whole of s as a decimal long. */
+/* The whole of s as a decimal long (digits and an optional '-'; no spaces). */
 static bool parse_long(const char *s, long *out) {
-    if (!s || !*s) return false;
+    if (!s || !*s || !(s[0] == '-' || (s[0] >= '0' && s[0] <= '9'))) return false;
     char *end;
     errno = 0;
     long v = strtol(s, &end, 10);
