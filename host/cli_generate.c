@@ -277,43 +277,36 @@ int cli_generate(int argc, char **argv) {
             free(biases);
             return 0;
         }
-        if (strncmp(a, "--quiet=", 8) == 0 || strncmp(a, "--logprobs=", 11) == 0 || strncmp(a, "--resume=", 9) == 0 ||
-            strncmp(a, "--atomic=", 9) == 0) {
-            fprintf(stderr, "blurb generate: %.*s takes no value (see --help)\n", (int)(strchr(a, '=') - a), a);
-            goto out;
-        }
-        if (strcmp(a, "--quiet") == 0) {
-            ps.quiet = true;
-            continue;
-        }
-        if (strcmp(a, "--logprobs") == 0) {
-            jo.logprobs = true;
-            continue;
-        }
-        if (strcmp(a, "--resume") == 0 || strcmp(a, "--atomic") == 0) {
-            *(a[2] == 'r' ? &oo.resume : &oo.atomic) = true;
-            continue;
-        }
         if (strncmp(a, "--", 2) != 0) {
             fprintf(stderr, "blurb generate: unexpected argument '%s' (see --help)\n", a);
             goto out;
         }
-        /* --opt VALUE or --opt=VALUE */
+        /* --flag, --opt VALUE or --opt=VALUE */
         char name[64];
-        const char *val;
         const char *eq = strchr(a, '=');
-        if (eq) {
-            size_t n = (size_t)(eq - a);
-            if (n >= sizeof name) n = sizeof name - 1;
-            memcpy(name, a, n);
-            name[n] = '\0';
-            val = eq + 1;
-        } else {
-            snprintf(name, sizeof name, "%s", a);
-            if (!takes_value(name)) {
-                fprintf(stderr, "blurb generate: unknown option '%s' (see --help)\n", a);
+        const size_t name_len = eq ? (size_t)(eq - a) : strlen(a);
+        snprintf(name, sizeof name, "%.*s", (int)(name_len < sizeof name ? name_len : sizeof name - 1), a);
+        bool *const flags[] = {&ps.quiet, &jo.logprobs, &oo.resume, &oo.atomic};
+        static const char *const flag_names[] = {"--quiet", "--logprobs", "--resume", "--atomic"};
+        int flag = -1;
+        for (int k = 0; k < 4; k++)
+            if (strcmp(name, flag_names[k]) == 0) flag = k;
+        if (flag >= 0) {
+            if (eq) {
+                fprintf(stderr, "blurb generate: %s takes no value (see --help)\n", name);
                 goto out;
             }
+            *flags[flag] = true;
+            continue;
+        }
+        if (!takes_value(name)) {
+            fprintf(stderr, "blurb generate: unknown option '%s' (see --help)\n", name);
+            goto out;
+        }
+        const char *val;
+        if (eq) {
+            val = eq + 1;
+        } else {
             if (i + 1 >= argc) {
                 fprintf(stderr, "blurb generate: %s needs a value (see --help)\n", a);
                 goto out;

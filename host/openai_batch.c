@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "blurb/output.h"
 #include "blurb/utf8.h"
 #include "strbuf.h"
 
@@ -289,7 +290,8 @@ static int prepare(void *ctx, const blurb_record *rec, blurb_job_request *req, b
 }
 
 static int line_head(strbuf *b, const blurb_record *rec, const ob_line *u) {
-    if (sb_printf(b, "{\"id\": \"batch_req_%ld\", \"custom_id\": ", rec->line_no)) return BLURB_E_NOMEM;
+    if (sb_printf(b, "{\"id\": \"" BLURB_OPENAI_BATCH_ID_PREFIX "%ld\", \"custom_id\": ", rec->line_no))
+        return BLURB_E_NOMEM;
     if (u && u->custom_id) return sb_json_string(b, u->custom_id, u->custom_id_len);
     return sb_puts(b, "null");
 }

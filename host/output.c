@@ -56,7 +56,7 @@ static double record_line(const cJSON *root, int *kind) {
     if (ln) return cJSON_IsNumber(ln) ? ln->valuedouble : NAN;
     *kind = BLURB_OUTPUT_OPENAI;
     const cJSON *id = cJSON_GetObjectItemCaseSensitive(root, "id");
-    static const char pre[] = "batch_req_";
+    static const char pre[] = BLURB_OPENAI_BATCH_ID_PREFIX;
     if (!cJSON_IsString(id) || strncmp(id->valuestring, pre, sizeof pre - 1) != 0 ||
         !cJSON_GetObjectItemCaseSensitive(root, "custom_id"))
         return NAN;
@@ -101,7 +101,7 @@ int blurb_output_scan(const char *data, size_t len, size_t *complete, long **lin
             free(v);
             return blurb_seterr(err, BLURB_E_FORMAT,
                                 "line %ld is not a blurb output record (no \"line\" number, no "
-                                "\"batch_req_N\" id)", file_line);
+                                "\"" BLURB_OPENAI_BATCH_ID_PREFIX "N\" id)", file_line);
         }
         if (n == cap) {
             size_t nc = cap ? 2 * cap : 1024;

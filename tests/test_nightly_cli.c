@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "file_test_util.h"
 
 #define MODEL BLURB_SOURCE_DIR "/weights/default"
 #define OPTS "--backend cpu --seed 7 --temperature 0.8 --top-p 0.9 --max-new-tokens 8 --quiet --sync-records 16"
@@ -40,22 +41,6 @@ static char *path_in(const char *name) {
     REQUIRE(p);
     snprintf(p, n, "%s/%s", dir, name);
     return p;
-}
-
-static char *slurp(const char *path, size_t *len) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    size_t cap = 1 << 16, n = 0, got;
-    char *b = malloc(cap);
-    REQUIRE(b);
-    while ((got = fread(b + n, 1, cap - n - 1, f)) > 0) {
-        n += got;
-        if (n + 1 >= cap) REQUIRE((b = realloc(b, cap *= 2)));
-    }
-    fclose(f);
-    b[n] = '\0';
-    if (len) *len = n;
-    return b;
 }
 
 static int sh(const char *fmt, ...) {

@@ -10,26 +10,9 @@
 #include "blurb/merge.h"
 #include "blurb/output.h"
 #include "check.h"
+#include "file_test_util.h"
 
 static char dir[256];
-
-static void put(const char *path, const char *text) {
-    FILE *f = fopen(path, "wb");
-    REQUIRE(f && fwrite(text, 1, strlen(text), f) == strlen(text) && fclose(f) == 0);
-}
-
-static char *slurp(const char *path) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    static char buf[1 << 16];
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
-    buf[n] = '\0';
-    char *r = malloc(n + 1);
-    REQUIRE(r);
-    memcpy(r, buf, n + 1);
-    return r;
-}
 
 #define R(l) "{\"id\": \"x" #l "\", \"line\": " #l ", \"error\": \"e\"}\n"
 
@@ -62,7 +45,7 @@ static void test_resume(void) {
     /* Input lines 1..6 with line 3 blank: records 1 2 4 5 6. Done: 1 and 2
      * (their order in the file does not matter, a repeat neither), torn tail
      * of line 4. */
-    put(path, R(2) R(1) R(2) "{\"id\": \"x4\", \"line\": 4, \"er");
+    spit_str(path, R(2) R(1) R(2) "{\"id\": \"x4\", \"line\": 4, \"er");
     blurb_output_opts o = blurb_output_opts_default();
     o.resume = true;
     blurb_output *w = NULL;
@@ -75,20 +58,20 @@ static void test_resume(void) {
     CHECK(blurb_output_skip_done(w, cat, &err) == 0);
     CHECK(cat->n_lines == 3 && cat->lines[0].line_no == 4 && cat->lines[1].line_no == 5 && cat->lines[2].line_no == 6);
     /* The torn line is gone before anything is appended. */
-    char *t = slurp(path);
+    char *t = slurp(path, NULL);
     CHECK(t && strcmp(t, R(2) R(1) R(2)) == 0);
     free(t);
     fputs(R(4), blurb_output_file(w));
     CHECK(blurb_output_tick(w, 1, &err) == 0);
     CHECK(blurb_output_close(w, true, &err) == 0);
-    t = slurp(path);
+    t = slurp(path, NULL);
     CHECK(t && strcmp(t, R(2) R(1) R(2) R(4)) == 0);
     free(t);
     blurb_catalog_free(cat);
 
     /* Records 1 and 4 without 2: not what a killed run of this input leaves
      * (e.g. a shard's output resumed without its --shard). */
-    put(path, R(1) R(4));
+    spit_str(path, R(1) R(4));
     REQUIRE(blurb_output_open(path, &o, &w, &err) == 0);
     REQUIRE(blurb_catalog_from_memory(in, sizeof in - 1, &cat, &err) == 0);
     blurb_err_clear(&err);
@@ -97,18 +80,18 @@ static void test_resume(void) {
     blurb_catalog_free(cat);
 
     /* A file of the other format is refused (and mixed files too). */
-    put(path, R(1));
+    spit_str(path, R(1));
     o.kind = BLURB_OUTPUT_OPENAI;
     blurb_err_clear(&err);
     CHECK(blurb_output_open(path, &o, &w, &err) == BLURB_E_FORMAT && strstr(err.msg, "openai-batch"));
     o.kind = BLURB_OUTPUT_JSONL;
-    put(path, R(1) "{\"id\": \"batch_req_2\", \"custom_id\": \"c\", \"response\": null, \"error\": null}\n");
+    spit_str(path, R(1) "{\"id\": \"batch_req_2\", \"custom_id\": \"c\", \"response\": null, \"error\": null}\n");
     blurb_err_clear(&err);
     CHECK(blurb_output_open(path, &o, &w, &err) == BLURB_E_FORMAT && strstr(err.msg, "line 2 is an openai-batch"));
     o.kind = BLURB_OUTPUT_ANY;
 
     /* An output holding a line the input lacks belongs to another input. */
-    put(path, R(1) R(9));
+    spit_str(path, R(1) R(9));
     REQUIRE(blurb_output_open(path, &o, &w, &err) == 0);
     REQUIRE(blurb_catalog_from_memory(in, sizeof in - 1, &cat, &err) == 0);
     blurb_err_clear(&err);
@@ -117,10 +100,10 @@ static void test_resume(void) {
     blurb_catalog_free(cat);
 
     /* A file that is not an output is refused, and left as it was. */
-    put(path, "hello\n");
+    spit_str(path, "hello\n");
     blurb_err_clear(&err);
     CHECK(blurb_output_open(path, &o, &w, &err) == BLURB_E_FORMAT && w == NULL);
-    t = slurp(path);
+    t = slurp(path, NULL);
     CHECK(t && strcmp(t, "hello\n") == 0);
     free(t);
 
@@ -131,7 +114,7 @@ static void test_resume(void) {
     CHECK(blurb_output_resumed(w) == 0);
     fputs(R(1), blurb_output_file(w));
     CHECK(blurb_output_close(w, true, &err) == 0);
-    t = slurp(fresh);
+    t = slurp(fresh, NULL);
     CHECK(t && strcmp(t, R(1)) == 0);
     free(t);
 
@@ -146,7 +129,7 @@ static void test_atomic(void) {
     char path[512], tmp[600];
     snprintf(path, sizeof path, "%s/atomic.jsonl", dir);
     snprintf(tmp, sizeof tmp, "%s.tmp-%ld", path, (long)getpid());
-    put(path, "old\n");
+    spit_str(path, "old\n");
     blurb_output_opts o = blurb_output_opts_default();
     o.atomic = true;
     blurb_output *w = NULL;
@@ -155,14 +138,14 @@ static void test_atomic(void) {
     fputs(R(1), blurb_output_file(w));
     CHECK(blurb_output_tick(w, 100, &err) == 0);
     /* Until the end, the old file stands and the records are in the temporary one. */
-    char *t = slurp(path);
+    char *t = slurp(path, NULL);
     CHECK(t && strcmp(t, "old\n") == 0);
     free(t);
-    t = slurp(tmp);
+    t = slurp(tmp, NULL);
     CHECK(t && strcmp(t, R(1)) == 0);
     free(t);
     CHECK(blurb_output_close(w, true, &err) == 0);
-    t = slurp(path);
+    t = slurp(path, NULL);
     CHECK(t && strcmp(t, R(1)) == 0);
     free(t);
     CHECK(access(tmp, F_OK) != 0);
@@ -170,7 +153,7 @@ static void test_atomic(void) {
     REQUIRE(blurb_output_open(path, &o, &w, &err) == 0);
     fputs(R(2), blurb_output_file(w));
     CHECK(blurb_output_close(w, false, &err) == 0);
-    t = slurp(path);
+    t = slurp(path, NULL);
     CHECK(t && strcmp(t, R(1)) == 0);
     free(t);
     CHECK(access(tmp, F_OK) != 0);
@@ -182,9 +165,9 @@ static void test_merge(void) {
     snprintf(b, sizeof b, "%s/s1", dir);
     snprintf(c, sizeof c, "%s/s2", dir);
     snprintf(m, sizeof m, "%s/merged", dir);
-    put(a, R(2) R(4) R(6));
-    put(b, R(1) R(5));
-    put(c, "");
+    spit_str(a, R(2) R(4) R(6));
+    spit_str(b, R(1) R(5));
+    spit_str(c, "");
     const char *files[] = {a, b, c};
     blurb_merge_result res;
     blurb_err err;
@@ -195,7 +178,7 @@ static void test_merge(void) {
     fclose(f);
     CHECK(res.records == 5 && res.n_missing == 1 && res.missing[0] == 3 && res.n_duplicate == 0);
     blurb_merge_result_free(&res);
-    char *t = slurp(m);
+    char *t = slurp(m, NULL);
     CHECK(t && strcmp(t, R(1) R(2) R(4) R(5) R(6)) == 0);
     free(t);
     /* With the input (line 3 blank, 7 a record): 3 is fine, 7 is missing. */
@@ -209,7 +192,7 @@ static void test_merge(void) {
     CHECK(res.records == 5 && res.n_missing == 1 && res.missing[0] == 7 && res.n_unexpected == 0);
     blurb_merge_result_free(&res);
     /* Duplicates (line 4 thrice, the first kept) and a line the input lacks (9). */
-    put(c, "{\"id\": \"dup\", \"line\": 4, \"error\": \"e\"}\n" R(4) R(7) R(9));
+    spit_str(c, "{\"id\": \"dup\", \"line\": 4, \"error\": \"e\"}\n" R(4) R(7) R(9));
     f = fopen(m, "wb");
     REQUIRE(f);
     CHECK(blurb_merge_files(files, 3, cat, f, &res, &err) == 0);
@@ -217,11 +200,11 @@ static void test_merge(void) {
     CHECK(res.records == 7 && res.n_missing == 0 && res.n_duplicate == 1 && res.duplicate[0] == 4);
     CHECK(res.n_unexpected == 1 && res.unexpected[0] == 9);
     blurb_merge_result_free(&res);
-    t = slurp(m);
+    t = slurp(m, NULL);
     CHECK(t && strcmp(t, R(1) R(2) R(4) R(5) R(6) R(7) R(9)) == 0);
     free(t);
     /* A torn shard is refused, naming it. */
-    put(c, R(3) "{\"id\"");
+    spit_str(c, R(3) "{\"id\"");
     f = fopen(m, "wb");
     REQUIRE(f);
     blurb_err_clear(&err);

@@ -12,6 +12,7 @@
 #include "blurb/tokenizer.h"
 #include "blurb/utf8.h"
 #include "check.h"
+#include "file_test_util.h"
 #include "tokenizer_golden_read.h"
 
 static char tmpdir[64];
@@ -33,24 +34,11 @@ static void byte_str(unsigned b, char out[3]) {
     else { out[0] = (char)(0xC0 | cp >> 6); out[1] = (char)(0x80 | (cp & 0x3F)); out[2] = 0; }
 }
 
-static char *slurp(const char *path) {
-    FILE *f = fopen(path, "rb");
-    REQUIRE(f);
-    REQUIRE(fseek(f, 0, SEEK_END) == 0);
-    long n = ftell(f);
-    REQUIRE(n >= 0 && fseek(f, 0, SEEK_SET) == 0);
-    char *s = malloc((size_t)n + 1);
-    REQUIRE(s && fread(s, 1, (size_t)n, f) == (size_t)n);
-    s[n] = 0;
-    fclose(f);
+/* The file, which must exist. */
+static char *must_slurp(const char *path) {
+    char *s = slurp(path, NULL);
+    REQUIRE(s);
     return s;
-}
-
-static void spit(const char *path, const char *s) {
-    FILE *f = fopen(path, "wb");
-    REQUIRE(f);
-    REQUIRE(fwrite(s, 1, strlen(s), f) == strlen(s));
-    REQUIRE(fclose(f) == 0);
 }
 
 static char *in_tmp(const char *name) {
@@ -66,8 +54,8 @@ static void clear_tmp(void) {
 
 /* tokenizer.json as HF's GPT-2 has it, from the shipped files. */
 static cJSON *gpt2_json(bool pairs) {
-    char *enc = slurp(BLURB_SOURCE_DIR "/weights/tokenizer/encoder.json");
-    char *bpe = slurp(BLURB_SOURCE_DIR "/weights/tokenizer/vocab.bpe");
+    char *enc = must_slurp(BLURB_SOURCE_DIR "/weights/tokenizer/encoder.json");
+    char *bpe = must_slurp(BLURB_SOURCE_DIR "/weights/tokenizer/vocab.bpe");
     cJSON *vocab = cJSON_Parse(enc);
     REQUIRE(vocab);
     cJSON *merges = cJSON_CreateArray();
@@ -149,7 +137,7 @@ static cJSON *tiny_json(bool ignore_merges) {
 static void write_json(cJSON *root) {
     char *s = cJSON_PrintUnformatted(root);
     REQUIRE(s);
-    spit(in_tmp("tokenizer.json"), s);
+    spit_str(in_tmp("tokenizer.json"), s);
     free(s);
 }
 
@@ -341,24 +329,24 @@ int main(void) {
                err.msg);
     }
     cJSON_Delete(base);
-    spit(in_tmp("tokenizer.json"), "{\"model\": {\"vocab\": {");
+    spit_str(in_tmp("tokenizer.json"), "{\"model\": {\"vocab\": {");
     expect_fail(50257, BLURB_E_FORMAT, "tokenizer.json: not valid JSON");
     unlink(in_tmp("tokenizer.json"));
 
     /* encoder.json + vocab.bpe in the model directory. */
     {
-        char *enc = slurp(BLURB_SOURCE_DIR "/weights/tokenizer/encoder.json");
-        char *bpe = slurp(BLURB_SOURCE_DIR "/weights/tokenizer/vocab.bpe");
-        spit(in_tmp("encoder.json"), enc);
+        char *enc = must_slurp(BLURB_SOURCE_DIR "/weights/tokenizer/encoder.json");
+        char *bpe = must_slurp(BLURB_SOURCE_DIR "/weights/tokenizer/vocab.bpe");
+        spit_str(in_tmp("encoder.json"), enc);
         expect_fail(50257, BLURB_E_FORMAT, "has encoder.json but not vocab.bpe");
-        spit(in_tmp("vocab.bpe"), bpe);
+        spit_str(in_tmp("vocab.bpe"), bpe);
         CHECK(load_tmp(50257, &tok, &err) == 0);
         if (tok) CHECK(golden_exact(tok) == n_golden);
         blurb_tokenizer_free(tok);
         tok = NULL;
-        spit(in_tmp("vocab.bpe"), "#version: 0.2\n\xC4\xA0 t\n\xC4\xA0 a b\n");
+        spit_str(in_tmp("vocab.bpe"), "#version: 0.2\n\xC4\xA0 t\n\xC4\xA0 a b\n");
         expect_fail(50257, BLURB_E_FORMAT, "vocab.bpe: line 3: expected two tokens");
-        spit(in_tmp("vocab.bpe"), "#version: 0.2\nzzzq t\n");
+        spit_str(in_tmp("vocab.bpe"), "#version: 0.2\nzzzq t\n");
         expect_fail(50257, BLURB_E_FORMAT, "vocab.bpe: line 2: merge 'zzzq t' uses a token not in the vocabulary");
         free(enc);
         free(bpe);

@@ -49,6 +49,10 @@ typedef enum blurb_output_kind {
     BLURB_OUTPUT_OPENAI = 2
 } blurb_output_kind;
 
+/* The prefix of an openai-batch result's "id" ("batch_req_L", L the input
+ * line): openai_batch.c writes it, blurb_output_scan reads L back. */
+#define BLURB_OPENAI_BATCH_ID_PREFIX "batch_req_"
+
 /* resume false, kind ANY, atomic false, sync every 64 records or 5 seconds. */
 blurb_output_opts blurb_output_opts_default(void);
 
