@@ -105,6 +105,30 @@ int blurb_backend_create(const blurb_model *model, const blurb_backend_opts *opt
     return 0;
 }
 
+/* The checks forward and decode share for `what` i (e.g. "forward: chunk 2")
+ * feeding n_new tokens to slot: in range, once per call, room in the context. */
+static int check_slot(const blurb_backend *be, const char *what, int i, int slot, int n_new, unsigned char *seen,
+                      blurb_err *err) {
+    if (slot < 0 || slot >= be->n_slots)
+        return blurb_seterr(err, BLURB_E_INVALID, "%s %d: slot %d out of range [0, %d)", what, i, slot, be->n_slots);
+    if (seen[slot])
+        return blurb_seterr(err, BLURB_E_INVALID, "%s %d: slot %d appears twice in one batch", what, i, slot);
+    if (n_new > be->n_ctx - be->slot_len[slot])
+        return blurb_seterr(err, BLURB_E_INVALID, "%s %d (slot %d): context overflow: %d tokens held + %d new > n_ctx %d",
+                            what, i, slot, be->slot_len[slot], n_new, be->n_ctx);
+    seen[slot] = 1;
+    return 0;
+}
+
+/* The checks sample and decode share for request i. */
+static int check_request(const char *what, int i, const blurb_sample_req *r, blurb_err *err) {
+    if (r->n_generated < 0)
+        return blurb_seterr(err, BLURB_E_INVALID, "%s %d: n_generated %d is negative", what, i, r->n_generated);
+    if (!r->params) return blurb_seterr(err, BLURB_E_INVALID, "%s %d: no sampling params", what, i);
+    if (blurb_sampling_check(r->params, err) < 0) return blurb_err_prefix(err, "%s %d", what, i);
+    return 0;
+}
+
 int blurb_backend_forward(blurb_backend *be, const blurb_chunk *chunks, int n_chunks,
                           bool all_logits, blurb_err *err) {
     if (!be) return blurb_seterr(err, BLURB_E_INVALID, "forward: backend is NULL");
@@ -121,21 +145,10 @@ int blurb_backend_forward(blurb_backend *be, const blurb_chunk *chunks, int n_ch
     int rc = 0;
     for (int i = 0; i < n_chunks && rc == 0; i++) {
         const blurb_chunk *c = &chunks[i];
-        if (c->slot < 0 || c->slot >= be->n_slots) {
-            rc = blurb_seterr(err, BLURB_E_INVALID, "forward: chunk %d: slot %d out of range [0, %d)",
-                              i, c->slot, be->n_slots);
-        } else if (seen[c->slot]) {
-            rc = blurb_seterr(err, BLURB_E_INVALID, "forward: chunk %d: slot %d appears twice in one batch",
-                              i, c->slot);
-        } else if (c->n_tokens < 1 || !c->tokens) {
+        if (c->n_tokens < 1 || !c->tokens) {
             rc = blurb_seterr(err, BLURB_E_INVALID, "forward: chunk %d (slot %d): needs at least one token, got %d",
                               i, c->slot, c->n_tokens);
-        } else if (c->n_tokens > be->n_ctx - be->slot_len[c->slot]) {
-            rc = blurb_seterr(err, BLURB_E_INVALID,
-                              "forward: chunk %d (slot %d): context overflow: %d tokens held + %d new > n_ctx %d",
-                              i, c->slot, be->slot_len[c->slot], c->n_tokens, be->n_ctx);
-        } else {
-            seen[c->slot] = 1;
+        } else if (!(rc = check_slot(be, "forward: chunk", i, c->slot, c->n_tokens, seen, err))) {
             n_tokens_total += c->n_tokens;
             for (int t = 0; t < c->n_tokens; t++) {
                 if (c->tokens[t] < 0 || c->tokens[t] >= be->vocab_size) {
@@ -185,12 +198,8 @@ int blurb_backend_sample(blurb_backend *be, const blurb_sample_req *reqs, int n,
         if (r->slot < 0 || r->slot >= be->n_slots)
             return blurb_seterr(err, BLURB_E_INVALID, "sample: request %d: slot %d out of range [0, %d)",
                                 i, r->slot, be->n_slots);
-        if (r->n_generated < 0)
-            return blurb_seterr(err, BLURB_E_INVALID, "sample: request %d: n_generated %d is negative",
-                                i, r->n_generated);
-        if (!r->params) return blurb_seterr(err, BLURB_E_INVALID, "sample: request %d: no sampling params", i);
-        int rc = blurb_sampling_check(r->params, err);
-        if (rc < 0) return blurb_err_prefix(err, "sample: request %d", i);
+        int rc = check_request("sample: request", i, r, err);
+        if (rc < 0) return rc;
     }
     return be->ops->sample(be, reqs, n, tokens, logprobs, err);
 }
@@ -236,21 +245,11 @@ int blurb_backend_decode(blurb_backend *be, const int32_t *tokens, const blurb_s
     int rc = 0;
     for (int i = 0; i < n && !rc; i++) {
         const blurb_sample_req *r = &reqs[i];
-        if (r->slot < 0 || r->slot >= be->n_slots || seen[r->slot])
-            rc = blurb_seterr(err, BLURB_E_INVALID, "decode: sequence %d: slot %d out of range or given twice", i,
-                              r->slot);
-        else if (n_steps > be->n_ctx - be->slot_len[r->slot])
-            rc = blurb_seterr(err, BLURB_E_INVALID,
-                              "decode: sequence %d (slot %d): context overflow: %d tokens held + %d steps > n_ctx %d",
-                              i, r->slot, be->slot_len[r->slot], n_steps, be->n_ctx);
-        else if (tokens[i] < 0 || tokens[i] >= be->vocab_size)
+        if (tokens[i] < 0 || tokens[i] >= be->vocab_size)
             rc = blurb_seterr(err, BLURB_E_INVALID, "decode: sequence %d: token %d outside the vocabulary [0, %d)", i,
                               (int)tokens[i], be->vocab_size);
-        else if (r->n_generated < 0 || !r->params)
-            rc = blurb_seterr(err, BLURB_E_INVALID, "decode: sequence %d: no params or negative n_generated", i);
-        else if (blurb_sampling_check(r->params, err) < 0)
-            rc = blurb_err_prefix(err, "decode: sequence %d", i);
-        if (!rc) seen[r->slot] = 1;
+        else if (!(rc = check_slot(be, "decode: sequence", i, r->slot, n_steps, seen, err)))
+            rc = check_request("decode: sequence", i, r, err);
     }
     free(seen);
     if (rc) return rc;
